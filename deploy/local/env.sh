@@ -1,0 +1,18 @@
+# shellcheck shell=bash
+# Settings of the local stack (PostgreSQL + Kafka on 127.0.0.1).
+# Source it: `. deploy/local/env.sh`. Only fills in what is unset, so any
+# value can be overridden from the environment, and sourcing twice is harmless.
+
+: "${CD_STACK_DIR:=/tmp/convdiag-stack}"     # runtime state; under /tmp so the postgres user can reach it
+: "${CD_CACHE_DIR:=${HOME:-/root}/.cache/convdiag}"  # kept between runs (Kafka jars)
+: "${CD_KAFKA_PORT:=29092}"
+: "${CD_KAFKA_CONTROLLER_PORT:=29093}"
+: "${CD_PG_PORT:=25432}"
+: "${CONVDIAG_KAFKA_BROKERS:=127.0.0.1:${CD_KAFKA_PORT}}"
+: "${PGHOST:=127.0.0.1}"
+: "${PGPORT:=${CD_PG_PORT}}"
+: "${PGUSER:=convdiag}"
+: "${PGDATABASE:=convdiag}"
+: "${PGPASSWORD:=convdiag}"
+export CD_STACK_DIR CD_CACHE_DIR CD_KAFKA_PORT CD_KAFKA_CONTROLLER_PORT CD_PG_PORT
+export CONVDIAG_KAFKA_BROKERS PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD

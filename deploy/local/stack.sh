@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole local stack: PostgreSQL and Kafka on 127.0.0.1.
+# Usage: stack.sh up|down|status   (CD_SKIP_INSTALL=1 skips install.sh)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR
+. "$here/env.sh"
+
+case "${1:-}" in
+  up)
+    if [[ "${CD_SKIP_INSTALL:-0}" != 1 ]]; then "$here/install.sh"; fi
+    "$here/postgres.sh" start
+    "$here/kafka.sh" start
+    echo "stack: up; PostgreSQL 127.0.0.1:$CD_PG_PORT, Kafka $CONVDIAG_KAFKA_BROKERS"
+    echo "stack: logs in $CD_STACK_DIR/logs; use it with: . $here/env.sh"
+    ;;
+  down)
+    # Both are stopped even if one of them fails to stop.
+    rc=0
+    "$here/kafka.sh" stop || rc=1
+    "$here/postgres.sh" stop || rc=1
+    exit "$rc"
+    ;;
+  status)
+    rc=0
+    "$here/postgres.sh" status || rc=1
+    "$here/kafka.sh" status || rc=1
+    exit "$rc"
+    ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

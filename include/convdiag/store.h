@@ -1,0 +1,53 @@
+/*
+ * store.h -- PostgreSQL storage of events and dead letters.
+ *
+ * A cd_store_t owns one libpq connection.  cd_store_write_batch() writes a
+ * whole batch in one transaction: valid events into `events` (an eventId
+ * already stored is skipped), the rest into `dead_letters` with their raw
+ * bytes, Kafka coordinates and reason.  Only after it returns CD_OK may the
+ * batch's Kafka offsets be stored.
+ */
+#ifndef CONVDIAG_STORE_H
+#define CONVDIAG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "convdiag/batch.h"
+#include "convdiag/common.h"
+
+typedef struct cd_store cd_store_t;
+
+typedef struct cd_store_result {
+    size_t inserted;     /* new events */
+    size_t duplicates;   /* events whose eventId was already stored */
+    size_t dead_letters; /* messages written to dead_letters */
+} cd_store_result_t;
+
+/* A store for a libpq conninfo string or URL ("" = libpq's PG* environment);
+ * it connects on first use.  NULL only when out of memory. */
+cd_store_t *cd_store_new(const char *conninfo);
+void cd_store_free(cd_store_t *store);
+
+/* Connects now and prepares the session.  CD_RETRY: the server cannot be
+ * reached (yet); CD_ERROR: it can, but refuses, e.g. the schema is missing. */
+cd_status_t cd_store_connect(cd_store_t *store, cd_err_t *err);
+
+/*
+ * CD_OK: committed.  CD_RETRY: the server could not be reached or the
+ * transaction hit a transient failure; nothing was committed, call again
+ * later with the same batch (the store reconnects by itself).  CD_ERROR:
+ * nothing was committed and trying again will not help.
+ *
+ * A record that PostgreSQL itself refuses (a value it cannot hold) is not
+ * allowed to block the batch: it is moved to dead_letters with the server's
+ * message, and the record is changed to say so.
+ */
+cd_status_t cd_store_write_batch(cd_store_t *store, cd_batch_t *batch, cd_store_result_t *res,
+                                 cd_err_t *err);
+
+/* Applies the embedded migrations in order, each in its own transaction;
+ * *applied receives how many were new.  Concurrent callers are serialized. */
+cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err);
+
+#endif

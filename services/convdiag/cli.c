@@ -1,0 +1,108 @@
+/* cli.c -- options and configuration shared by the subcommands; see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convdiag/log.h"
+
+static const char *const option_keys[] = {
+    [2] = "kafka.bootstrap.servers", [3] = "kafka.topic", [4] = "kafka.group.id",
+    [5] = "database.url",            [6] = "log.level",
+};
+
+void cli_init(cli_t *cli, const char *command)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->command = command;
+    cd_config_init(&cli->cfg);
+}
+
+void cli_fini(cli_t *cli)
+{
+    for (int i = 0; i < cli->sets_count; i++)
+        free(cli->sets[i]);
+    free(cli->sets);
+    cd_config_fini(&cli->cfg);
+}
+
+/* Records "key=value"; with key NULL, value is already of that form (--set). */
+static void add_set(cli_t *cli, const char *key, const char *value)
+{
+    char **s = realloc(cli->sets, (size_t)(cli->sets_count + 1) * sizeof(*s));
+    char *kv = malloc((key ? strlen(key) + 1 : 0) + strlen(value) + 1);
+    if (!s || !kv) {
+        fprintf(stderr, "convdiag: out of memory\n");
+        exit(CLI_EXIT_FAILURE);
+    }
+    sprintf(kv, "%s%s%s", key ? key : "", key ? "=" : "", value);
+    cli->sets = s;
+    cli->sets[cli->sets_count++] = kv;
+}
+
+bool cli_common_option(cli_t *cli, int opt, const char *arg)
+{
+    int i = opt - CLI_OPT_BASE;
+    if (i == 0)
+        cli->config_path = arg;
+    else if (i == 1)
+        add_set(cli, NULL, arg);
+    else if (i >= 2 && i < (int)(sizeof(option_keys) / sizeof(option_keys[0])))
+        add_set(cli, option_keys[i], arg);
+    else
+        return false;
+    return true;
+}
+
+bool cli_load_config(cli_t *cli)
+{
+    cd_err_t err;
+
+    if (cli->config_path && cd_config_load_file(&cli->cfg, cli->config_path, &err) != CD_OK)
+        goto bad;
+    if (cd_config_load_env(&cli->cfg, &err) != CD_OK)
+        goto bad;
+    for (int i = 0; i < cli->sets_count; i++) {
+        char *kv = cli->sets[i];
+        char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            cli_usage_error(cli, "--set expects KEY=VALUE, got '%s'", kv);
+            return false;
+        }
+        *eq = '\0';
+        cd_status_t st = cd_config_set(&cli->cfg, kv, eq + 1, &err);
+        *eq = '=';
+        if (st != CD_OK)
+            goto bad;
+    }
+    cd_log_set_level(cli->cfg.log_level);
+    return true;
+
+bad:
+    fprintf(stderr, "convdiag %s: configuration: %s\n", cli->command, err.msg);
+    return false;
+}
+
+int cli_usage_error(const cli_t *cli, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "convdiag %s: ", cli->command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'convdiag %s --help'.\n", cli->command);
+    return CLI_EXIT_USAGE;
+}
+
+bool cli_parse_u64(const char *arg, unsigned long long *out)
+{
+    char *end;
+    if (!arg[0] || arg[0] == '-')
+        return false;
+    errno = 0;
+    *out = strtoull(arg, &end, 10);
+    return errno == 0 && *end == '\0';
+}

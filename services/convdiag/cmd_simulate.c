@@ -1,0 +1,174 @@
+/* cmd_simulate.c -- `convdiag simulate`: sample conversations into Kafka. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "convdiag/kafka.h"
+#include "convdiag/log.h"
+#include "convdiag/sim.h"
+#include "convdiag/timeutil.h"
+
+static const char help[] =
+    "Usage: convdiag simulate [OPTIONS]\n\n"
+    "Produces realistic conversations (bot-handled, escalated, routed, accepted,\n"
+    "rejected, timed out, abandoned, force-closed, ...) to Kafka, keyed by\n"
+    "liveWorkItemId.  The same seed and start time give the same events.\n\n"
+    "Options:\n"
+    "  --conversations N    conversations to produce (default 100; 0 = no limit)\n"
+    "  --events N           stop after N events (default: no limit)\n"
+    "  --seed N             random seed (default 1)\n"
+    "  --start TIME         RFC 3339 time of the first conversation (default: now)\n"
+    "  --rate N             at most N events per second (default 0 = as fast as possible)\n"
+    "  --dry-run            print the events as JSON lines instead of producing them\n"
+    "  --progress SECONDS   log progress every SECONDS (default 2, 0 = never)\n\n" CLI_COMMON_HELP;
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* Sleeps until `sent` events fit under `rate` events/s since `t0`. */
+static void pace(int64_t t0, uint64_t sent, unsigned long long rate)
+{
+    int64_t due = t0 + (int64_t)(sent * 1000000ULL / rate);
+    int64_t now = cd_mono_us();
+    if (due > now) {
+        struct timespec ts = {(time_t)((due - now) / 1000000), (long)((due - now) % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+    enum { OPT_CONV = 1, OPT_EVENTS, OPT_SEED, OPT_START, OPT_RATE, OPT_DRY, OPT_PROGRESS };
+    static const struct option opts[] = {
+        {"conversations", required_argument, NULL, OPT_CONV},
+        {"events", required_argument, NULL, OPT_EVENTS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"start", required_argument, NULL, OPT_START},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"dry-run", no_argument, NULL, OPT_DRY},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
+        CLI_COMMON_OPTIONS,
+        {0},
+    };
+    cd_sim_conf_t conf;
+    unsigned long long n, rate = 0, progress_s = 2;
+    bool dry_run = false;
+    cd_sim_t *sim = NULL;
+    cd_kafka_producer_t *producer = NULL;
+    cd_err_t err;
+    cli_t cli;
+    int opt, rc = CLI_EXIT_OK;
+
+    cd_sim_conf_init(&conf);
+    cli_init(&cli, "simulate");
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *name = opt > 0 && opt <= OPT_PROGRESS ? opts[opt - 1].name : "";
+        bool numeric = opt == OPT_CONV || opt == OPT_EVENTS || opt == OPT_SEED ||
+                       opt == OPT_RATE || opt == OPT_PROGRESS;
+        if (numeric && !cli_parse_u64(optarg, &n)) {
+            rc = cli_usage_error(&cli, "--%s: '%s' is not a whole number", name, optarg);
+            goto out;
+        }
+        switch (opt) {
+        case 'h':
+            fputs(help, stdout);
+            goto out;
+        case OPT_CONV: conf.conversations = n; break;
+        case OPT_EVENTS: conf.max_events = n; break;
+        case OPT_SEED: conf.seed = n; break;
+        case OPT_RATE: rate = n; break;
+        case OPT_PROGRESS: progress_s = n; break;
+        case OPT_DRY: dry_run = true; break;
+        case OPT_START:
+            if (cd_time_parse_rfc3339(optarg, 0, &conf.start_us, &err) != CD_OK) {
+                rc = cli_usage_error(&cli, "--start: %s", err.msg);
+                goto out;
+            }
+            break;
+        default:
+            if (!cli_common_option(&cli, opt, optarg)) {
+                rc = cli_usage_error(&cli, "invalid option");
+                goto out;
+            }
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (conf.conversations == 0 && conf.max_events == 0) {
+        rc = cli_usage_error(&cli, "give --conversations or --events a limit");
+        goto out;
+    }
+    if (!cli_load_config(&cli)) {
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (!(sim = cd_sim_new(&conf))) {
+        fprintf(stderr, "convdiag simulate: out of memory\n");
+        rc = CLI_EXIT_FAILURE;
+        goto out;
+    }
+    if (!dry_run && !(producer = cd_kafka_producer_new(&cli.cfg, &err))) {
+        fprintf(stderr, "convdiag simulate: %s\n", err.msg);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int64_t t0 = cd_mono_us(), last = t0;
+    cd_sim_event_t ev;
+    while (!stop_requested && cd_sim_next(sim, &ev)) {
+        uint64_t sent = cd_sim_events_emitted(sim);
+        if (dry_run) {
+            fwrite(ev.json, 1, ev.json_len, stdout);
+            fputc('\n', stdout);
+        } else if (cd_kafka_producer_send(producer, ev.key, ev.json, ev.json_len, NULL, &err) !=
+                   CD_OK) {
+            fprintf(stderr, "convdiag simulate: %s\n", err.msg);
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        } else if (sent % 1000 == 0) {
+            cd_kafka_producer_poll(producer);
+        }
+        if (rate)
+            pace(t0, sent, rate);
+        int64_t now = cd_mono_us();
+        if (progress_s && now - last >= (int64_t)progress_s * 1000000) {
+            cd_log_info("simulate", "progress: %llu events, %llu conversations, %.0f events/s",
+                        (unsigned long long)sent,
+                        (unsigned long long)cd_sim_conversations_started(sim),
+                        (double)sent * 1e6 / (double)(now - t0));
+            last = now;
+        }
+    }
+    if (producer && cd_kafka_producer_flush(producer, 60000, &err) != CD_OK) {
+        fprintf(stderr, "convdiag simulate: %s\n", err.msg);
+        rc = CLI_EXIT_FAILURE;
+        goto out;
+    }
+    fprintf(dry_run ? stderr : stdout,
+            "simulate: %llu events of %llu conversations %s in %.1f s\n",
+            (unsigned long long)cd_sim_events_emitted(sim),
+            (unsigned long long)cd_sim_conversations_started(sim),
+            dry_run ? "written" : "delivered", (double)(cd_mono_us() - t0) / 1e6);
+out:
+    cd_kafka_producer_free(producer);
+    cd_sim_free(sim);
+    cli_fini(&cli);
+    return rc;
+}

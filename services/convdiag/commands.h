@@ -1,0 +1,10 @@
+/* commands.h -- the subcommands of the convdiag binary, each in cmd_<name>.c. */
+#ifndef CONVDIAG_COMMANDS_H
+#define CONVDIAG_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

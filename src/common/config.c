@@ -1,0 +1,238 @@
+/* config.c -- defaults, properties file, environment; see config.h. */
+#include "convdiag/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum kind { K_STRING, K_SIZE, K_INT, K_BOOL, K_LOGLEVEL };
+
+static const struct setting {
+    const char *key;
+    const char *env;
+    enum kind kind;
+    size_t offset;
+    long long min, max; /* for K_SIZE and K_INT */
+} settings[] = {
+    {"kafka.bootstrap.servers", "CONVDIAG_KAFKA_BROKERS", K_STRING,
+     offsetof(cd_config_t, kafka_brokers), 0, 0},
+    {"kafka.topic", "CONVDIAG_KAFKA_TOPIC", K_STRING, offsetof(cd_config_t, kafka_topic), 0, 0},
+    {"kafka.group.id", "CONVDIAG_KAFKA_GROUP_ID", K_STRING, offsetof(cd_config_t, kafka_group),
+     0, 0},
+    {"database.url", "CONVDIAG_DATABASE_URL", K_STRING, offsetof(cd_config_t, database_url), 0,
+     0},
+    {"batch.max.events", "CONVDIAG_BATCH_MAX_EVENTS", K_SIZE,
+     offsetof(cd_config_t, batch_max_events), 1, 1000000},
+    {"batch.max.wait.ms", "CONVDIAG_BATCH_MAX_WAIT_MS", K_INT,
+     offsetof(cd_config_t, batch_max_wait_ms), 1, 60000},
+    {"event.max.bytes", "CONVDIAG_EVENT_MAX_BYTES", K_SIZE, offsetof(cd_config_t, event_max_bytes),
+     256, 16 * 1024 * 1024},
+    {"scenarios.strict", "CONVDIAG_SCENARIOS_STRICT", K_BOOL,
+     offsetof(cd_config_t, scenarios_strict), 0, 0},
+    {"shutdown.timeout.ms", "CONVDIAG_SHUTDOWN_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, shutdown_timeout_ms), 0, 600000},
+    {"log.level", "CONVDIAG_LOG_LEVEL", K_LOGLEVEL, offsetof(cd_config_t, log_level), 0, 0},
+};
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, "convdiag: out of memory\n");
+        exit(1);
+    }
+    return d;
+}
+
+void cd_config_init(cd_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->kafka_brokers = xstrdup("127.0.0.1:9092");
+    cfg->kafka_topic = xstrdup("conversation-events");
+    cfg->kafka_group = xstrdup("convdiag");
+    cfg->database_url = xstrdup("");
+    cfg->batch_max_events = 5000;
+    cfg->batch_max_wait_ms = 200;
+    cfg->event_max_bytes = 64 * 1024;
+    cfg->shutdown_timeout_ms = 10000;
+    cfg->log_level = CD_LOG_INFO;
+}
+
+void cd_config_fini(cd_config_t *cfg)
+{
+    free(cfg->kafka_brokers);
+    free(cfg->kafka_topic);
+    free(cfg->kafka_group);
+    free(cfg->database_url);
+    for (size_t i = 0; i < cfg->kafka_props_count; i++) {
+        free(cfg->kafka_props[i].key);
+        free(cfg->kafka_props[i].value);
+    }
+    free(cfg->kafka_props);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static cd_status_t parse_integer(const char *key, const char *value, long long min,
+                                 long long max, long long *out, cd_err_t *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < min || v > max)
+        return cd_err_set(err, CD_ERROR, "%s: '%s' is not a whole number between %lld and %lld",
+                          key, value, min, max);
+    *out = v;
+    return CD_OK;
+}
+
+static cd_status_t set_kafka_prop(cd_config_t *cfg, const char *prop, const char *value)
+{
+    for (size_t i = 0; i < cfg->kafka_props_count; i++) {
+        if (strcmp(cfg->kafka_props[i].key, prop) == 0) {
+            free(cfg->kafka_props[i].value);
+            cfg->kafka_props[i].value = xstrdup(value);
+            return CD_OK;
+        }
+    }
+    cd_config_prop_t *p =
+        realloc(cfg->kafka_props, (cfg->kafka_props_count + 1) * sizeof(*cfg->kafka_props));
+    if (!p)
+        return CD_ERROR;
+    cfg->kafka_props = p;
+    p[cfg->kafka_props_count].key = xstrdup(prop);
+    p[cfg->kafka_props_count].value = xstrdup(value);
+    cfg->kafka_props_count++;
+    return CD_OK;
+}
+
+cd_status_t cd_config_set(cd_config_t *cfg, const char *key, const char *value, cd_err_t *err)
+{
+    for (size_t i = 0; i < CD_ARRAY_LEN(settings); i++) {
+        const struct setting *s = &settings[i];
+        if (strcmp(s->key, key) != 0)
+            continue;
+        void *field = (char *)cfg + s->offset;
+        long long n = 0;
+        switch (s->kind) {
+        case K_STRING:
+            free(*(char **)field);
+            *(char **)field = xstrdup(value);
+            return CD_OK;
+        case K_SIZE:
+        case K_INT:
+            if (parse_integer(key, value, s->min, s->max, &n, err) != CD_OK)
+                return CD_ERROR;
+            if (s->kind == K_SIZE)
+                *(size_t *)field = (size_t)n;
+            else
+                *(int *)field = (int)n;
+            return CD_OK;
+        case K_BOOL:
+            if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                *(bool *)field = true;
+            else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                *(bool *)field = false;
+            else
+                return cd_err_set(err, CD_ERROR, "%s: '%s' is not true or false", key, value);
+            return CD_OK;
+        case K_LOGLEVEL:
+            if (cd_log_level_parse(value, (cd_log_level_t *)field) != 0)
+                return cd_err_set(err, CD_ERROR,
+                                  "%s: '%s' is not one of error, warn, info, debug", key, value);
+            return CD_OK;
+        }
+    }
+    if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0') {
+        if (set_kafka_prop(cfg, key + 6, value) != CD_OK)
+            return cd_err_set(err, CD_ERROR, "%s: out of memory", key);
+        return CD_OK;
+    }
+    return cd_err_set(err, CD_ERROR, "unknown setting '%s'", key);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+cd_status_t cd_config_load_file(cd_config_t *cfg, const char *path, cd_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cd_err_set(err, CD_ERROR, "cannot open config file '%s': %s", path,
+                          strerror(errno));
+
+    cd_status_t st = CD_OK;
+    char line[4096];
+    int lineno = 0;
+    while (st == CD_OK && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            st = cd_err_set(err, CD_ERROR, "%s:%d: expected 'key = value', got '%s'", path,
+                            lineno, s);
+            break;
+        }
+        *eq = '\0';
+        cd_err_t e;
+        if (cd_config_set(cfg, trim(s), trim(eq + 1), &e) != CD_OK)
+            st = cd_err_set(err, CD_ERROR, "%s:%d: %s", path, lineno, e.msg);
+    }
+    fclose(f);
+    return st;
+}
+
+cd_status_t cd_config_load_env(cd_config_t *cfg, cd_err_t *err)
+{
+    for (size_t i = 0; i < CD_ARRAY_LEN(settings); i++) {
+        const char *v = getenv(settings[i].env);
+        if (!v)
+            continue;
+        cd_err_t e;
+        if (cd_config_set(cfg, settings[i].key, v, &e) != CD_OK)
+            return cd_err_set(err, CD_ERROR, "environment %s: %s", settings[i].env, e.msg);
+    }
+    return CD_OK;
+}
+
+static void append(char *buf, size_t size, size_t *o, const char *s)
+{
+    while (*s && *o + 1 < size)
+        buf[(*o)++] = *s++;
+}
+
+/* Masks "password=..." (conninfo or URL query) and the password of a postgres:// URL. */
+const char *cd_config_masked_url(const char *url, char *buf, size_t size)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    const char *p = url;
+    size_t o = 0;
+
+    while (*p && o + 1 < size) {
+        if (p == colon) {
+            append(buf, size, &o, ":****");
+            p = at;
+        } else if (strncmp(p, "password=", 9) == 0) {
+            append(buf, size, &o, "password=****");
+            p += 9;
+            p += strcspn(p, " &");
+        } else {
+            buf[o++] = *p++;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}

@@ -1,0 +1,126 @@
+/* timeutil.c -- RFC 3339 parsing and formatting without the C library's time zone state. */
+#include "convdiag/timeutil.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const int64_t doe = z - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
+}
+
+/* Reads exactly n digits; returns -1 if any is not a digit. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+cd_status_t cd_time_parse_rfc3339(const char *s, int min_frac_digits, int64_t *out_us,
+                                  cd_err_t *err)
+{
+    const char *p = s;
+    int y = digits(p, 4), mo, d, h, mi, se;
+
+    if (y < 0 || p[4] != '-' || (mo = digits(p + 5, 2)) < 0 || p[7] != '-' ||
+        (d = digits(p + 8, 2)) < 0 || (p[10] != 'T' && p[10] != 't') ||
+        (h = digits(p + 11, 2)) < 0 || p[13] != ':' || (mi = digits(p + 14, 2)) < 0 ||
+        p[16] != ':' || (se = digits(p + 17, 2)) < 0)
+        return cd_err_set(err, CD_ERROR, "'%s' is not an RFC 3339 date-time", s);
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return cd_err_set(err, CD_ERROR, "'%s' has no such date", s);
+    if (h > 23 || mi > 59 || se > 59)
+        return cd_err_set(err, CD_ERROR, "'%s' has no such time of day", s);
+    p += 19;
+
+    int64_t frac_us = 0;
+    int nfrac = 0;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (nfrac < 6)
+                frac_us = frac_us * 10 + (*p - '0');
+            nfrac++;
+            p++;
+        }
+        if (nfrac == 0)
+            return cd_err_set(err, CD_ERROR, "'%s' has an empty fraction of a second", s);
+        for (int i = nfrac; i < 6; i++)
+            frac_us *= 10;
+    }
+    if (nfrac < min_frac_digits)
+        return cd_err_set(err, CD_ERROR,
+                          "'%s' needs at least %d fractional digits (millisecond precision)", s,
+                          min_frac_digits);
+
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh = digits(p + 1, 2), om = -1;
+        if (oh >= 0 && p[3] == ':')
+            om = digits(p + 4, 2);
+        if (oh < 0 || om < 0 || oh > 23 || om > 59)
+            return cd_err_set(err, CD_ERROR, "'%s' has a malformed UTC offset", s);
+        offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return cd_err_set(err, CD_ERROR, "'%s' lacks a UTC offset ('Z' or '+hh:mm')", s);
+    }
+    if (*p != '\0')
+        return cd_err_set(err, CD_ERROR, "'%s' has trailing characters", s);
+
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+                   (int64_t)offset_min * 60;
+    *out_us = secs * 1000000 + frac_us;
+    return CD_OK;
+}
+
+void cd_time_format_utc(int64_t us, int frac_digits, char *buf, size_t size)
+{
+    int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int64_t frac = us - secs * 1000000;
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t sod = secs - days * 86400;
+    int y, m, d;
+
+    civil_from_days(days, &y, &m, &d);
+    if (frac_digits == 3)
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int)(sod / 3600),
+                 (int)(sod / 60 % 60), (int)(sod % 60), (int)(frac / 1000));
+    else
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
+                 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
+}

@@ -1,0 +1,74 @@
+/* batch.c -- the ingest loop's unit of work; see batch.h. */
+#include "convdiag/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap)
+{
+    batch->count = 0;
+    batch->cap = cap ? cap : 16;
+    batch->records = calloc(batch->cap, sizeof(*batch->records));
+    return batch->records ? CD_OK : CD_ERROR;
+}
+
+static void record_release(cd_record_t *rec)
+{
+    if (rec->valid)
+        cd_event_fini(&rec->event);
+    free(rec->reason);
+}
+
+void cd_batch_clear(cd_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->count; i++)
+        record_release(&batch->records[i]);
+    batch->count = 0;
+}
+
+void cd_batch_fini(cd_batch_t *batch)
+{
+    cd_batch_clear(batch);
+    free(batch->records);
+    batch->records = NULL;
+    batch->cap = 0;
+}
+
+cd_record_t *cd_batch_push(cd_batch_t *batch)
+{
+    if (batch->count == batch->cap) {
+        size_t cap = batch->cap * 2;
+        cd_record_t *r = realloc(batch->records, cap * sizeof(*r));
+        if (!r)
+            return NULL;
+        batch->records = r;
+        batch->cap = cap;
+    }
+    cd_record_t *rec = &batch->records[batch->count++];
+    memset(rec, 0, sizeof(*rec));
+    rec->kafka_ts_ms = -1;
+    return rec;
+}
+
+void cd_record_reject(cd_record_t *rec, const char *reason)
+{
+    if (rec->valid)
+        cd_event_fini(&rec->event);
+    rec->valid = false;
+    free(rec->reason);
+    rec->reason = strdup(reason);
+}
+
+void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        cd_record_t *rec = &batch->records[i];
+        cd_err_t err;
+        if (rec->valid || rec->reason)
+            continue;
+        if (cd_event_parse(&rec->event, rec->payload, rec->len, limits, &err) == CD_OK)
+            rec->valid = true;
+        else
+            cd_record_reject(rec, err.msg);
+    }
+}

@@ -1,0 +1,196 @@
+/* ingest.c -- the consume/parse/store loop; see ingest.h. */
+#include "convdiag/ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "convdiag/batch.h"
+#include "convdiag/kafka.h"
+#include "convdiag/log.h"
+#include "convdiag/store.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef struct ingest {
+    const cd_config_t *cfg;
+    const cd_ingest_opts_t *opts;
+    cd_ingest_stats_t *stats;
+    cd_kafka_consumer_t *consumer;
+    cd_store_t *store;
+    cd_event_limits_t limits;
+    cd_batch_t batch;
+    int64_t started_us;
+    int64_t last_progress_us;
+    uint64_t last_progress_messages;
+} ingest_t;
+
+static bool stopping(const ingest_t *in) { return in->opts->stop && *in->opts->stop; }
+
+/* Next delay: doubled, capped, with +-25% jitter so instances do not retry in step. */
+static int backoff_next(int *delay_ms)
+{
+    int d = *delay_ms;
+    *delay_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
+    return d - d / 4 + rand() % (d / 2 + 1);
+}
+
+static void progress(ingest_t *in, bool force)
+{
+    int64_t now = cd_mono_us();
+    int interval = in->opts->progress_interval_ms;
+    if (!force && (interval <= 0 || now - in->last_progress_us < (int64_t)interval * 1000))
+        return;
+    double secs = (double)(now - in->last_progress_us) / 1e6;
+    const cd_ingest_stats_t *s = in->stats;
+    cd_log_info("run",
+                "progress: %llu messages (%.0f/s), %llu events stored, %llu duplicates, "
+                "%llu dead letters, %llu batches",
+                (unsigned long long)s->messages,
+                secs > 0 ? (double)(s->messages - in->last_progress_messages) / secs : 0.0,
+                (unsigned long long)s->inserted, (unsigned long long)s->duplicates,
+                (unsigned long long)s->dead_letters, (unsigned long long)s->batches);
+    in->last_progress_us = now;
+    in->last_progress_messages = s->messages;
+}
+
+/*
+ * Writes the batch, retrying transient failures with the assignment paused.
+ * CD_OK: committed.  CD_RETRY: given up because of shutdown (nothing stored,
+ * offsets untouched, so the messages are read again later).  CD_ERROR: fatal.
+ */
+static cd_status_t write_batch(ingest_t *in, cd_err_t *err)
+{
+    int delay_ms = BACKOFF_MIN_MS;
+    int64_t give_up_at = 0;
+    bool paused = false;
+    cd_status_t st;
+
+    for (;;) {
+        cd_store_result_t res;
+        st = cd_store_write_batch(in->store, &in->batch, &res, err);
+        if (st == CD_OK) {
+            in->stats->inserted += res.inserted;
+            in->stats->duplicates += res.duplicates;
+            in->stats->dead_letters += res.dead_letters;
+            in->stats->batches++;
+            break;
+        }
+        if (st == CD_ERROR)
+            break;
+        if (!paused) {
+            cd_log_warn("run", "PostgreSQL unavailable, consumption paused, retrying: %s",
+                        err->msg);
+            cd_kafka_consumer_pause(in->consumer);
+            paused = true;
+        }
+        if (stopping(in)) {
+            if (!give_up_at)
+                give_up_at = cd_mono_us() + (int64_t)in->cfg->shutdown_timeout_ms * 1000;
+            else if (cd_mono_us() >= give_up_at) {
+                cd_log_warn("run", "shutdown deadline reached with %zu messages not stored; "
+                            "their offsets are not committed, they will be read again",
+                            in->batch.count);
+                break;
+            }
+        }
+        /* Keep serving the group while waiting; prefetched messages join the batch. */
+        if (cd_kafka_consumer_poll(in->consumer, &in->batch, SIZE_MAX, backoff_next(&delay_ms),
+                                   err) == CD_ERROR)
+            return CD_ERROR;
+        cd_batch_parse(&in->batch, &in->limits);
+    }
+    if (paused) {
+        cd_kafka_consumer_resume(in->consumer);
+        if (st == CD_OK)
+            cd_log_info("run", "PostgreSQL is back, consumption resumed");
+    }
+    return st;
+}
+
+static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
+{
+    int delay_ms = BACKOFF_MIN_MS;
+    bool warned = false;
+
+    if (!(in->store = cd_store_new(in->cfg->database_url)))
+        return cd_err_set(err, CD_ERROR, "out of memory");
+    cd_status_t st;
+    while ((st = cd_store_connect(in->store, err)) != CD_OK) {
+        if (st == CD_ERROR || stopping(in))
+            return CD_ERROR;
+        if (!warned) {
+            cd_log_warn("run", "waiting for PostgreSQL: %s", err->msg);
+            warned = true;
+        }
+        struct timespec ts = {0, 0};
+        int ms = backoff_next(&delay_ms);
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+    return CD_OK;
+}
+
+cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
+                          cd_ingest_stats_t *stats, cd_err_t *err)
+{
+    ingest_t in = {.cfg = cfg, .opts = opts, .stats = stats};
+    cd_status_t st = CD_ERROR;
+
+    memset(stats, 0, sizeof(*stats));
+    cd_event_limits_init(&in.limits);
+    in.limits.max_bytes = cfg->event_max_bytes;
+    in.limits.strict_scenarios = cfg->scenarios_strict;
+    srand((unsigned)cd_now_us());
+    in.started_us = in.last_progress_us = cd_mono_us();
+
+    if (cd_batch_init(&in.batch, cfg->batch_max_events) != CD_OK) {
+        cd_err_set(err, CD_ERROR, "out of memory allocating a batch of %zu",
+                   cfg->batch_max_events);
+        return CD_ERROR;
+    }
+    if (connect_store(&in, err) != CD_OK)
+        goto done;
+    if (!(in.consumer = cd_kafka_consumer_new(cfg, err)))
+        goto done;
+
+    while (!stopping(&in)) {
+        st = cd_kafka_consumer_poll(in.consumer, &in.batch, cfg->batch_max_events,
+                                    cfg->batch_max_wait_ms, err);
+        if (st != CD_OK)
+            break;
+        if (in.batch.count > 0) {
+            stats->messages += in.batch.count;
+            cd_batch_parse(&in.batch, &in.limits);
+            size_t before = in.batch.count;
+            st = write_batch(&in, err);
+            stats->messages += in.batch.count - before; /* joined while PostgreSQL was down */
+            if (st == CD_OK)
+                cd_kafka_consumer_store_offsets(in.consumer, &in.batch);
+            cd_kafka_consumer_release(in.consumer, &in.batch);
+            cd_batch_clear(&in.batch);
+            if (st == CD_ERROR)
+                break;
+        }
+        progress(&in, false);
+        if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer))
+            break;
+    }
+    if (st == CD_RETRY) /* shutdown while PostgreSQL was away: not a failure of ours */
+        st = CD_OK;
+
+    cd_err_t cerr;
+    if (cd_kafka_consumer_close(in.consumer, &cerr) != CD_OK) {
+        cd_log_warn("run", "%s", cerr.msg);
+    }
+    if (opts->progress_interval_ms > 0)
+        progress(&in, true);
+
+done:
+    cd_kafka_consumer_free(in.consumer);
+    cd_store_free(in.store);
+    cd_batch_fini(&in.batch);
+    return st;
+}
