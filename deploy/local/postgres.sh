@@ -69,7 +69,7 @@ bootstrap() {
     -v u="$PGUSER" -v pw="$PGPASSWORD" -v db="$PGDATABASE" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'u')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
-ALTER ROLE :"u" LOGIN CREATEROLE PASSWORD :'pw';
+ALTER ROLE :"u" LOGIN CREATEROLE CREATEDB PASSWORD :'pw';
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'u')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL

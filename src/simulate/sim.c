@@ -161,8 +161,8 @@ static sim_uuid_t rng_uuid(rng_t *r)
 {
     sim_uuid_t u;
 
-    u.hi = (rng_next(r) & ~0xf000ULL) | 0x4000ULL;              /* version 4 */
-    u.lo = (rng_next(r) & ~(3ULL << 62)) | (2ULL << 62);        /* RFC 4122 variant */
+    u.hi = (rng_next(r) & ~0xf000ULL) | 0x4000ULL;       /* version 4 */
+    u.lo = (rng_next(r) & ~(3ULL << 62)) | (2ULL << 62); /* RFC 4122 variant */
     return u;
 }
 
@@ -309,8 +309,6 @@ static const choice_t channels[] = {
     {"custom", 1},
 };
 
-#define CHANNEL_VOICE 1
-
 /* Demand classification names the queue.  One name is not ASCII, as queue
  * names in many contact centers are not; the last entry is where demand
  * that could not be classified goes. */
@@ -359,12 +357,13 @@ _Static_assert(AGENTS_PER_ORG <= 64, "plan_t.agents_seen is a 64-bit set");
 /* What all events of one conversation share. */
 typedef struct sim_conv {
     uint64_t index;
-    sim_uuid_t id;          /* liveWorkItemId */
-    sim_uuid_t transaction; /* nil: the source reports none */
+    sim_uuid_t id;               /* liveWorkItemId */
+    sim_uuid_t transaction;      /* nil: the source reports none */
     uint64_t trace_hi, trace_lo; /* W3C trace-id; both zero: untraced */
     uint8_t org, channel, queue, locale;
-    uint8_t priority;   /* 1 (urgent) to 3 */
-    uint8_t confidence; /* of the demand classification, percent */
+    uint8_t priority;            /* 1 (urgent) to 3 */
+    uint8_t confidence;          /* of the demand classification, percent */
+    bool voice;                  /* calls run longer and exchange no messages */
     bool authenticated;
     bool tracestate;
 } sim_conv_t;
@@ -372,7 +371,7 @@ typedef struct sim_conv {
 /* Who performs a step. */
 typedef struct actor {
     uint8_t type;       /* participant_t */
-    int8_t user;        /* index in the org's pool for the type, -1: no userId */
+    uint8_t user;       /* index in the org's pool of agents, bots or supervisors */
     sim_uuid_t session; /* nil: no sessionId */
 } actor_t;
 
@@ -391,11 +390,11 @@ typedef struct sim_ev {
     sim_uuid_t id;
     int64_t ts_us;
     actor_t who;
-    uint64_t span;        /* parent-id of the traceparent; 0: none on this event */
-    int64_t duration_ms;  /* -1: not reported */
-    const char *failure;  /* on Failed */
+    uint64_t span;       /* parent-id of the traceparent; 0: none on this event */
+    int64_t duration_ms; /* -1: not reported */
+    const char *failure; /* on Failed */
     uint8_t scenario, status, attr;
-    uint32_t attr_n;      /* the number ATTR_OFFER and ATTR_MESSAGES report */
+    uint32_t attr_n;     /* the number ATTR_OFFER and ATTR_MESSAGES report */
 } sim_ev_t;
 
 /* A growable output buffer; after a failed allocation it stays failed. */
@@ -430,12 +429,12 @@ typedef struct plan {
     cd_sim_t *sim;
     rng_t rng;
     sim_conv_t conv;
-    int64_t now_us;     /* when the next step begins */
-    bool sessions;      /* whether this source reports sessionId */
+    int64_t now_us;       /* when the next step begins */
+    bool sessions;        /* whether this source reports sessionId */
     actor_t customer, system;
     uint64_t agents_seen; /* bit i: agent i already had an offer */
-    uint32_t offers;    /* offers made to agents so far */
-    sim_ev_t spare;     /* written to instead when the list cannot grow */
+    uint32_t offers;      /* offers made to agents so far */
+    sim_ev_t spare;       /* written to instead when the list cannot grow */
 } plan_t;
 
 /* A slot for the next event.  On allocation failure the run is marked
@@ -506,10 +505,12 @@ static sim_ev_t *run(plan_t *p, scenario_t sc, const actor_t *who, int64_t dur_m
     return end;
 }
 
-static sim_ev_t *ok(plan_t *p, scenario_t sc, const actor_t *who)
+/* A run of the usual length that goes well. */
+static sim_ev_t *step(plan_t *p, scenario_t sc, const actor_t *who)
 {
-    return run(p, sc, who, rng_span_ms(&p->rng, scenarios[sc].min_ms, scenarios[sc].max_ms),
-               NULL);
+    int64_t dur_ms = rng_span_ms(&p->rng, scenarios[sc].min_ms, scenarios[sc].max_ms);
+
+    return run(p, sc, who, dur_ms, NULL);
 }
 
 static sim_uuid_t new_session(plan_t *p)
@@ -525,7 +526,7 @@ static actor_t new_agent(plan_t *p)
     actor_t a = {.type = PT_HUMAN_AGENT};
 
     do
-        a.user = (int8_t)rng_below(&p->rng, AGENTS_PER_ORG);
+        a.user = (uint8_t)rng_below(&p->rng, AGENTS_PER_ORG);
     while (p->agents_seen & (1ULL << a.user));
     p->agents_seen |= 1ULL << a.user;
     a.session = new_session(p);
@@ -536,7 +537,7 @@ static actor_t new_bot(plan_t *p)
 {
     actor_t a = {.type = PT_VIRTUAL_AGENT};
 
-    a.user = (int8_t)rng_below(&p->rng, BOTS_PER_ORG);
+    a.user = (uint8_t)rng_below(&p->rng, BOTS_PER_ORG);
     return a;
 }
 
@@ -544,7 +545,7 @@ static actor_t new_supervisor(plan_t *p)
 {
     actor_t a = {.type = PT_SUPERVISOR};
 
-    a.user = (int8_t)rng_below(&p->rng, SUPERVISORS_PER_ORG);
+    a.user = (uint8_t)rng_below(&p->rng, SUPERVISORS_PER_ORG);
     a.session = new_session(p);
     return a;
 }
@@ -553,7 +554,7 @@ static actor_t new_supervisor(plan_t *p)
 
 static void begin(plan_t *p)
 {
-    sim_ev_t *e = ok(p, SC_INITIALIZED, &p->customer);
+    sim_ev_t *e = step(p, SC_INITIALIZED, &p->customer);
 
     if (rng_chance(&p->rng, 0.5))
         e->attr = ATTR_ENTRY;
@@ -564,7 +565,7 @@ static void begin(plan_t *p)
             run(p, SC_IDENTIFIED, &p->system, rng_span_ms(&p->rng, 200, 3000),
                 "CustomerNotFound");
         else
-            ok(p, SC_IDENTIFIED, &p->system);
+            step(p, SC_IDENTIFIED, &p->system);
     }
 }
 
@@ -572,7 +573,7 @@ static actor_t engage_bot(plan_t *p)
 {
     actor_t bot = new_bot(p);
 
-    ok(p, SC_BOT_ASSIGNED, &bot);
+    step(p, SC_BOT_ASSIGNED, &bot);
     return bot;
 }
 
@@ -585,7 +586,7 @@ static void classify(plan_t *p)
         return;
     }
 
-    sim_ev_t *e = ok(p, SC_CLASSIFIED, &p->system);
+    sim_ev_t *e = step(p, SC_CLASSIFIED, &p->system);
     if (rng_chance(&p->rng, 0.9))
         e->attr = ATTR_INTENT;
 }
@@ -606,13 +607,13 @@ static void route(plan_t *p)
 {
     classify(p);
     queue_retries(p);
-    ok(p, SC_QUEUED, &p->system)->attr = ATTR_QUEUE;
+    step(p, SC_QUEUED, &p->system)->attr = ATTR_QUEUE;
 }
 
 /* An offer to an agent, which ends as the scenario says. */
 static void offer(plan_t *p, scenario_t sc, const actor_t *agent)
 {
-    sim_ev_t *e = ok(p, sc, agent);
+    sim_ev_t *e = step(p, sc, agent);
 
     p->offers++;
     if (rng_chance(&p->rng, 0.6)) {
@@ -631,7 +632,7 @@ static actor_t accept(plan_t *p)
 
 static void talk(plan_t *p)
 {
-    if (p->conv.channel == CHANNEL_VOICE)
+    if (p->conv.voice)
         wait_ms(p, 120000, 1500000);
     else
         wait_ms(p, 60000, 1200000);
@@ -639,13 +640,13 @@ static void talk(plan_t *p)
 
 static void close_conversation(plan_t *p)
 {
-    ok(p, SC_CLOSED, &p->system);
+    step(p, SC_CLOSED, &p->system);
 }
 
 /* The customer gives up: the conversation ends without anybody serving it. */
 static void abandon(plan_t *p)
 {
-    ok(p, SC_ABANDONED, &p->customer);
+    step(p, SC_ABANDONED, &p->customer);
     close_conversation(p);
 }
 
@@ -656,19 +657,19 @@ static void serve(plan_t *p, actor_t agent)
     if (rng_chance(&p->rng, 0.06)) {
         /* The agent dropped (network, reload) and came back in a new session. */
         agent.session = new_session(p);
-        ok(p, SC_REJOINED, &agent);
+        step(p, SC_REJOINED, &agent);
         talk(p);
     }
 
-    sim_ev_t *e = rng_chance(&p->rng, 0.6) ? ok(p, SC_ENDED_BY_CUSTOMER, &p->customer)
-                                          : ok(p, SC_ENDED_BY_AGENT, &agent);
-    if (p->conv.channel != CHANNEL_VOICE && rng_chance(&p->rng, 0.4)) {
+    sim_ev_t *e = rng_chance(&p->rng, 0.6) ? step(p, SC_ENDED_BY_CUSTOMER, &p->customer)
+                                            : step(p, SC_ENDED_BY_AGENT, &agent);
+    if (!p->conv.voice && rng_chance(&p->rng, 0.4)) {
         e->attr = ATTR_MESSAGES;
         e->attr_n = 3 + rng_below(&p->rng, 80);
     }
 
     wait_ms(p, 5000, 180000);
-    ok(p, SC_SESSION_CLOSED, &agent);
+    step(p, SC_SESSION_CLOSED, &agent);
     close_conversation(p);
 }
 
@@ -680,7 +681,7 @@ static void flow_bot_resolved(plan_t *p)
     begin(p);
     actor_t bot = engage_bot(p);
     wait_ms(p, 30000, 480000);
-    ok(p, SC_BOT_ENDED, &bot);
+    step(p, SC_BOT_ENDED, &bot);
     close_conversation(p);
 }
 
@@ -690,7 +691,7 @@ static void flow_bot_escalated(plan_t *p)
     begin(p);
     actor_t bot = engage_bot(p);
     wait_ms(p, 20000, 300000);
-    ok(p, SC_BOT_ESCALATED, &bot);
+    step(p, SC_BOT_ESCALATED, &bot);
     route(p);
     serve(p, accept(p));
 }
@@ -737,7 +738,7 @@ static void flow_abandoned_in_queue(plan_t *p)
     if (rng_chance(&p->rng, 0.3)) {
         actor_t bot = engage_bot(p);
         wait_ms(p, 20000, 300000);
-        ok(p, SC_BOT_ESCALATED, &bot);
+        step(p, SC_BOT_ESCALATED, &bot);
     }
     classify(p);
     queue_retries(p);
@@ -771,7 +772,7 @@ static void flow_self_assigned(plan_t *p)
     begin(p);
     route(p);
     actor_t agent = new_agent(p);
-    ok(p, SC_SELF_ASSIGNED, &agent);
+    step(p, SC_SELF_ASSIGNED, &agent);
     serve(p, agent);
 }
 
@@ -783,8 +784,8 @@ static void flow_force_closed(plan_t *p)
     actor_t agent = accept(p);
     wait_ms(p, 900000, 7200000);
     actor_t supervisor = new_supervisor(p);
-    ok(p, SC_FORCE_CLOSED, &supervisor);
-    ok(p, SC_SESSION_CLOSED, &agent);
+    step(p, SC_FORCE_CLOSED, &supervisor);
+    step(p, SC_SESSION_CLOSED, &agent);
     close_conversation(p);
 }
 
@@ -818,6 +819,7 @@ static int plan_conversation(cd_sim_t *sim)
     c->id = rng_uuid(&p.rng);
     c->org = (uint8_t)PICK(&p.rng, tenants);
     c->channel = (uint8_t)PICK(&p.rng, channels);
+    c->voice = strcmp(channels[c->channel].name, "voice") == 0;
     c->queue = (uint8_t)PICK(&p.rng, queues);
     c->locale = (uint8_t)PICK(&p.rng, locales);
     c->priority = (uint8_t)(1 + rng_below(&p.rng, 3));
@@ -834,8 +836,8 @@ static int plan_conversation(cd_sim_t *sim)
     }
 
     p.sessions = rng_chance(&p.rng, 0.6);
-    p.customer = (actor_t){.type = PT_CUSTOMER, .user = -1, .session = new_session(&p)};
-    p.system = (actor_t){.type = PT_SYSTEM, .user = -1};
+    p.customer = (actor_t){.type = PT_CUSTOMER, .session = new_session(&p)};
+    p.system = (actor_t){.type = PT_SYSTEM};
 
     p.now_us = sim->next_arrival_us;
     sim->next_arrival_us += (int64_t)(rng_exponential(&sim->arrivals, sim->mean_gap_us) + 0.5);
