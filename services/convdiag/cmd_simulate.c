@@ -18,7 +18,8 @@ static const char help[] =
     "rejected, timed out, abandoned, force-closed, ...) to Kafka, keyed by\n"
     "liveWorkItemId.  The same seed and start time give the same events.\n\n"
     "Options:\n"
-    "  --conversations N    conversations to produce (default 100; 0 = no limit)\n"
+    "  --conversations N    conversations to produce (default 100, or no limit\n"
+    "                       when --events is given; 0 = no limit)\n"
     "  --events N           stop after N events (default: no limit)\n"
     "  --seed N             random seed (default 1)\n"
     "  --start TIME         RFC 3339 time of the first conversation (default: now)\n"
@@ -60,7 +61,7 @@ int cmd_simulate(int argc, char **argv)
     };
     cd_sim_conf_t conf;
     unsigned long long n, rate = 0, progress_s = 2;
-    bool dry_run = false;
+    bool dry_run = false, conversations_given = false;
     cd_sim_t *sim = NULL;
     cd_kafka_producer_t *producer = NULL;
     cd_err_t err;
@@ -82,7 +83,7 @@ int cmd_simulate(int argc, char **argv)
         case 'h':
             fputs(help, stdout);
             goto out;
-        case OPT_CONV: conf.conversations = n; break;
+        case OPT_CONV: conf.conversations = n; conversations_given = true; break;
         case OPT_EVENTS: conf.max_events = n; break;
         case OPT_SEED: conf.seed = n; break;
         case OPT_RATE: rate = n; break;
@@ -105,6 +106,8 @@ int cmd_simulate(int argc, char **argv)
         rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
         goto out;
     }
+    if (conf.max_events && !conversations_given)
+        conf.conversations = 0; /* --events alone sets the limit */
     if (conf.conversations == 0 && conf.max_events == 0) {
         rc = cli_usage_error(&cli, "give --conversations or --events a limit");
         goto out;
