@@ -19,4 +19,13 @@ cd_status_t cd_time_parse_rfc3339(const char *s, int min_frac_digits, int64_t *o
 /* Formats as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (frac_digits 3 or 6).  buf needs 32 bytes. */
 void cd_time_format_utc(int64_t us, int frac_digits, char *buf, size_t size);
 
+/* The longest text cd_time_write_utc writes: a year of six digits and a sign. */
+#define CD_TIME_UTC_MAX 30
+
+/*
+ * Writes what cd_time_format_utc does at out, which has room for
+ * CD_TIME_UTC_MAX bytes, without a terminating NUL; returns the length.
+ */
+size_t cd_time_write_utc(char *out, int64_t us, int frac_digits);
+
 #endif

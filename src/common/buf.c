@@ -2,6 +2,7 @@
 #include "convdiag/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,32 +23,37 @@ void cd_buf_reset(cd_buf_t *b)
         b->data[0] = '\0';
 }
 
-static bool reserve(cd_buf_t *b, size_t extra)
+char *cd_buf_grow(cd_buf_t *b, size_t n)
 {
     if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
+        return NULL;
+    if (n < b->cap - b->len)
+        return b->data + b->len;
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->oom = true;
+        return NULL;
+    }
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
+    while (cap < b->len + n + 1)
         cap *= 2;
     char *d = realloc(b->data, cap);
     if (!d) {
         b->oom = true;
-        return false;
+        return NULL;
     }
     b->data = d;
     b->cap = cap;
-    return true;
+    return d + b->len;
 }
 
 void cd_buf_append(cd_buf_t *b, const void *data, size_t len)
 {
-    if (!reserve(b, len))
+    char *o = cd_buf_reserve(b, len);
+
+    if (!o)
         return;
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    memcpy(o, data, len);
+    cd_buf_commit(b, len);
 }
 
 void cd_buf_puts(cd_buf_t *b, const char *s) { cd_buf_append(b, s, strlen(s)); }
@@ -60,10 +66,11 @@ void cd_buf_printf(cd_buf_t *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || !reserve(b, (size_t)n))
+    char *o;
+    if (n < 0 || !(o = cd_buf_reserve(b, (size_t)n)))
         return;
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    vsnprintf(o, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }

@@ -2,7 +2,7 @@
 #include "convdiag/timeutil.h"
 
 #include <stdbool.h>
-#include <stdio.h>
+#include <string.h>
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -15,17 +15,22 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
+/*
+ * The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's
+ * civil_from_days).  Plain arithmetic: gmtime_r takes the time zone lock and
+ * would cost more than the formatting around it.
+ */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const int64_t doe = z - era * 146097;
-    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
 }
 
 static bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
@@ -108,19 +113,94 @@ cd_status_t cd_time_parse_rfc3339(const char *s, int min_frac_digits, int64_t *o
     return CD_OK;
 }
 
-void cd_time_format_utc(int64_t us, int frac_digits, char *buf, size_t size)
+/* Two decimal digits of v < 100. */
+static char *put2(char *o, unsigned v)
 {
-    int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    int64_t frac = us - secs * 1000000;
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t sod = secs - days * 86400;
-    int y, m, d;
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+    return o + 2;
+}
+
+/* Three decimal digits of v < 1000. */
+static char *put3(char *o, unsigned v)
+{
+    o[0] = (char)('0' + v / 100);
+    return put2(o + 1, v % 100);
+}
+
+/* The year as printf's "%04d" writes it: at least four characters, sign included. */
+static char *put_year(char *o, int y)
+{
+    if (y >= 0 && y <= 9999)
+        return put2(put2(o, (unsigned)y / 100), (unsigned)y % 100);
+
+    char tmp[12];
+    int n = 0;
+    unsigned v = y < 0 ? 0u - (unsigned)y : (unsigned)y;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < (y < 0 ? 3 : 4))
+        tmp[n++] = '0';
+    if (y < 0)
+        *o++ = '-';
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+size_t cd_time_write_utc(char *out, int64_t us, int frac_digits)
+{
+    /* Floor division: a time before 1970 lies in the second and day that begin before it. */
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs--;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int y;
+    unsigned m, d, s = (unsigned)sod;
+    char *o;
 
     civil_from_days(days, &y, &m, &d);
-    if (frac_digits == 3)
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60), (int)(frac / 1000));
-    else
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
+    o = put_year(out, y);
+    *o++ = '-';
+    o = put2(o, m);
+    *o++ = '-';
+    o = put2(o, d);
+    *o++ = 'T';
+    o = put2(o, s / 3600);
+    *o++ = ':';
+    o = put2(o, s / 60 % 60);
+    *o++ = ':';
+    o = put2(o, s % 60);
+    *o++ = '.';
+    o = put3(o, (unsigned)frac / 1000);
+    if (frac_digits != 3)
+        o = put3(o, (unsigned)frac % 1000);
+    *o++ = 'Z';
+    return (size_t)(o - out);
+}
+
+void cd_time_format_utc(int64_t us, int frac_digits, char *buf, size_t size)
+{
+    if (size > CD_TIME_UTC_MAX) {
+        buf[cd_time_write_utc(buf, us, frac_digits)] = '\0';
+        return;
+    }
+    if (size == 0)
+        return;
+
+    /* Too small: as much as fits, like snprintf. */
+    char tmp[CD_TIME_UTC_MAX];
+    size_t n = cd_time_write_utc(tmp, us, frac_digits);
+    if (n > size - 1)
+        n = size - 1;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
 }

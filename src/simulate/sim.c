@@ -19,7 +19,9 @@
  * a given C library, though not promised across C libraries.
  */
 #include "convdiag/sim.h"
+#include "convdiag/buf.h"
 #include "convdiag/common.h"
+#include "convdiag/timeutil.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -397,13 +399,6 @@ typedef struct sim_ev {
     uint32_t attr_n;     /* the number ATTR_OFFER and ATTR_MESSAGES report */
 } sim_ev_t;
 
-/* A growable output buffer; after a failed allocation it stays failed. */
-typedef struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} buf_t;
-
 struct cd_sim {
     cd_sim_conf_t conf;
     org_t orgs[CD_ARRAY_LEN(tenants)];
@@ -415,7 +410,7 @@ struct cd_sim {
     sim_ev_t *pending;
     size_t npending, next, cap;
 
-    buf_t json;
+    cd_buf_t json;
     char key[UUID_LEN + 1];
     uint64_t conversations, events;
     bool failed; /* an allocation failed: the stream has ended */
@@ -851,36 +846,8 @@ static int plan_conversation(cd_sim_t *sim)
  * Rendering
  * ------------------------------------------------------------------------ */
 
-static bool buf_reserve(buf_t *b, size_t more)
-{
-    if (b->failed)
-        return false;
-    if (b->len + more <= b->cap)
-        return true;
-
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *grown = realloc(b->data, cap);
-    if (!grown) {
-        b->failed = true;
-        return false;
-    }
-    b->data = grown;
-    b->cap = cap;
-    return true;
-}
-
-static void buf_put(buf_t *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
 /* A string literal, whose length the compiler knows. */
-#define PUT_LIT(b, lit) buf_put((b), "" lit, sizeof(lit) - 1)
+#define PUT_LIT(b, lit) cd_buf_append((b), "" lit, sizeof(lit) - 1)
 
 /* ,"name": -- every field but the first starts so. */
 #define PUT_KEY(b, name) PUT_LIT((b), ",\"" name "\":")
@@ -888,14 +855,12 @@ static void buf_put(buf_t *b, const char *s, size_t n)
 /* A JSON string from the tables above.  Every such value is ours, but
  * escaping keeps it valid should a table ever hold a quote or a control
  * character. */
-static void put_string(buf_t *b, const char *s)
+static void put_string(cd_buf_t *b, const char *s)
 {
-    size_t n = strlen(s);
+    char *start = cd_buf_reserve(b, strlen(s) * 6 + 2), *o = start;
 
-    if (!buf_reserve(b, n * 6 + 2))
+    if (!o)
         return;
-
-    char *o = b->data + b->len;
     *o++ = '"';
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
@@ -910,122 +875,68 @@ static void put_string(buf_t *b, const char *s)
         }
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->data);
+    cd_buf_commit(b, (size_t)(o - start));
 }
 
-/* Writes v in decimal, zero-padded to at least `width` digits (at most 20). */
-static char *put_dec(char *out, uint64_t v, int width)
+/* v in decimal. */
+static void put_uint(cd_buf_t *b, uint64_t v)
 {
     char tmp[20];
-    int n = 0;
+    size_t n = sizeof(tmp);
 
     do {
-        tmp[n++] = (char)('0' + v % 10);
+        tmp[--n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    while (n < width)
-        tmp[n++] = '0';
-    while (n)
-        *out++ = tmp[--n];
-    return out;
-}
-
-static void put_uint(buf_t *b, uint64_t v)
-{
-    char tmp[20];
-
-    buf_put(b, tmp, (size_t)(put_dec(tmp, v, 1) - tmp));
+    cd_buf_append(b, tmp + n, sizeof(tmp) - n);
 }
 
 /*
  * Identifiers and timestamps are digits, hex and punctuation: they need no
  * escaping and are written, quotes included, straight from a small array.
  */
-static void put_uuid(buf_t *b, const sim_uuid_t *u)
+static void put_uuid(cd_buf_t *b, const sim_uuid_t *u)
 {
-    char s[UUID_LEN + 2];
+    char *o = cd_buf_reserve(b, UUID_LEN + 2);
 
-    s[0] = '"';
-    *uuid_text(s + 1, u) = '"';
-    buf_put(b, s, sizeof(s));
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/*
- * Days since 1970-01-01 to a proleptic Gregorian date, after Howard Hinnant's
- * civil_from_days.  Plain arithmetic: gmtime_r takes the time zone lock and
- * would cost more than the rest of an event.
- */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+    if (!o)
+        return;
+    o[0] = '"';
+    *uuid_text(o + 1, u) = '"';
+    cd_buf_commit(b, UUID_LEN + 2);
 }
 
 /* RFC 3339 in UTC with milliseconds: "2026-11-22T10:00:00.123Z". */
-static void put_timestamp(buf_t *b, int64_t us)
+static void put_timestamp(cd_buf_t *b, int64_t us)
 {
-    int64_t ms = floor_div(us, 1000);
-    int64_t secs = floor_div(ms, 1000);
-    int64_t days = floor_div(secs, 86400);
-    int64_t sod = secs - days * 86400;
-    int64_t y;
-    unsigned m, d;
-    char s[48], *o = s;
+    char *o = cd_buf_reserve(b, CD_TIME_UTC_MAX + 2);
 
-    civil_from_days(days, &y, &m, &d);
-    *o++ = '"';
-    /* RFC 3339 has no years before 0000; say so rather than wrap around. */
-    if (y < 0) {
-        *o++ = '-';
-        y = -y;
-    }
-    o = put_dec(o, (uint64_t)y, 4);
-    *o++ = '-';
-    o = put_dec(o, m, 2);
-    *o++ = '-';
-    o = put_dec(o, d, 2);
-    *o++ = 'T';
-    o = put_dec(o, (uint64_t)(sod / 3600), 2);
-    *o++ = ':';
-    o = put_dec(o, (uint64_t)(sod / 60 % 60), 2);
-    *o++ = ':';
-    o = put_dec(o, (uint64_t)(sod % 60), 2);
-    *o++ = '.';
-    o = put_dec(o, (uint64_t)(ms - secs * 1000), 3);
-    memcpy(o, "Z\"", 2);
-    buf_put(b, s, (size_t)(o + 2 - s));
+    if (!o)
+        return;
+    o[0] = '"';
+    size_t n = cd_time_write_utc(o + 1, us, 3);
+    o[n + 1] = '"';
+    cd_buf_commit(b, n + 2);
 }
 
 /* Version 00, sampled: "00-<trace-id>-<parent-id>-01". */
-static void put_traceparent(buf_t *b, const sim_ev_t *e)
+static void put_traceparent(cd_buf_t *b, const sim_ev_t *e)
 {
-    char s[57], *o = s;
+    enum { LEN = 57 };
+    char *o = cd_buf_reserve(b, LEN);
 
+    if (!o)
+        return;
     memcpy(o, "\"00-", 4);
     o = put_hex(o + 4, e->conv.trace_hi, 16);
     o = put_hex(o, e->conv.trace_lo, 16);
     *o++ = '-';
     o = put_hex(o, e->span, 16);
     memcpy(o, "-01\"", 4);
-    buf_put(b, s, sizeof(s));
+    cd_buf_commit(b, LEN);
 }
 
-static void put_attributes(buf_t *b, const sim_ev_t *e)
+static void put_attributes(cd_buf_t *b, const sim_ev_t *e)
 {
     const sim_conv_t *c = &e->conv;
 
@@ -1082,12 +993,12 @@ static const sim_uuid_t *user_id(const cd_sim_t *sim, const sim_ev_t *e)
 }
 
 /* One event of the contract v1, fields in the contract's order. */
-static void render(const cd_sim_t *sim, const sim_ev_t *e, buf_t *b)
+static void render(const cd_sim_t *sim, const sim_ev_t *e, cd_buf_t *b)
 {
     const sim_conv_t *c = &e->conv;
     const sim_uuid_t *user = user_id(sim, e);
 
-    b->len = 0;
+    cd_buf_reset(b);
     PUT_LIT(b, "{\"eventId\":");
     put_uuid(b, &e->id);
     PUT_KEY(b, "timestamp");
@@ -1135,9 +1046,6 @@ static void render(const cd_sim_t *sim, const sim_ev_t *e, buf_t *b)
     if (e->attr != ATTR_NONE)
         put_attributes(b, e);
     PUT_LIT(b, "}");
-    /* NUL-terminated for callers that want a C string. */
-    if (buf_reserve(b, 1))
-        b->data[b->len] = '\0';
 }
 
 /* ------------------------------------------------------------------------
@@ -1178,6 +1086,7 @@ cd_sim_t *cd_sim_new(const cd_sim_conf_t *conf)
     if (!sim)
         return NULL;
     sim->conf = *conf;
+    cd_buf_init(&sim->json);
     make_orgs(sim);
     rng_seed(&sim->arrivals, conf->seed, STREAM_ARRIVALS);
     /* A rate that is not positive means no spacing: all arrive at start_us. */
@@ -1188,7 +1097,7 @@ cd_sim_t *cd_sim_new(const cd_sim_conf_t *conf)
      * normally grows while the stream runs. */
     sim->cap = 64;
     sim->pending = malloc(sim->cap * sizeof(*sim->pending));
-    if (!sim->pending || !buf_reserve(&sim->json, 2048)) {
+    if (!sim->pending || !cd_buf_reserve(&sim->json, 2048)) {
         cd_sim_free(sim);
         return NULL;
     }
@@ -1200,7 +1109,7 @@ void cd_sim_free(cd_sim_t *sim)
     if (!sim)
         return;
     free(sim->pending);
-    free(sim->json.data);
+    cd_buf_fini(&sim->json);
     free(sim);
 }
 
@@ -1222,7 +1131,7 @@ int cd_sim_next(cd_sim_t *sim, cd_sim_event_t *out)
 
     const sim_ev_t *e = &sim->pending[sim->next++];
     render(sim, e, &sim->json);
-    if (sim->json.failed) {
+    if (sim->json.oom) {
         sim->failed = true;
         return 0;
     }

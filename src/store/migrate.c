@@ -14,16 +14,15 @@
 
 #include "convdiag/log.h"
 #include "convdiag/store.h"
+#include "pg_error.h"
 #include "store/migrations.h"
 
 #define MIGRATE_LOCK_KEY "7472536112001" /* any constant; shared by all instances */
 
 static cd_status_t result_error(PGconn *conn, PGresult *res, const char *what, cd_err_t *err)
 {
-    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    cd_err_set(err, CD_ERROR, "%s: %.*s%s%s%s", what, (int)strcspn(msg, "\n"), msg,
-               state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+    char msg[CD_ERR_MAX];
+    cd_err_set(err, CD_ERROR, "%s: %s", what, cd_pg_error(conn, res, msg, sizeof(msg)));
     PQclear(res);
     return CD_ERROR;
 }
@@ -80,9 +79,9 @@ cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err)
 
     *applied = 0;
     if (PQstatus(conn) != CONNECTION_OK) {
-        const char *msg = PQerrorMessage(conn);
-        cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %.*s", (int)strcspn(msg, "\n"),
-                   msg);
+        char msg[CD_ERR_MAX];
+        cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
+                   cd_pg_error(conn, NULL, msg, sizeof(msg)));
         st = CD_RETRY;
         goto done;
     }

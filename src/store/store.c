@@ -17,6 +17,7 @@
 #include "convdiag/buf.h"
 #include "convdiag/log.h"
 #include "convdiag/timeutil.h"
+#include "pg_error.h"
 
 #define EVENT_COLUMNS                                                                          \
     "event_id, event_time, organization_id, live_work_item_id, scenario, scenario_received, " \
@@ -104,7 +105,7 @@ static bool sqlstate_is_row_error(const char *state)
 /* Transient failures: the connection, the server going away, resources, serialization. */
 static bool sqlstate_is_transient(const char *state)
 {
-    if (!state)
+    if (!state[0])
         return true; /* no SQLSTATE: the failure happened on the client or the wire */
     return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
            strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
@@ -114,14 +115,12 @@ static bool sqlstate_is_transient(const char *state)
 /* Classifies a failed result, fills err, clears the result. */
 static cd_status_t fail(cd_store_t *s, PGresult *res, const char *what, cd_err_t *err)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
-    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
-    cd_status_t st = PQstatus(s->conn) != CONNECTION_OK || sqlstate_is_transient(state)
+    char msg[CD_ERR_MAX];
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", cd_pg_sqlstate(res));
+    cd_status_t st = PQstatus(s->conn) != CONNECTION_OK || sqlstate_is_transient(s->sqlstate)
                          ? CD_RETRY
                          : CD_ERROR;
-    cd_err_set(err, st, "%s failed (SQLSTATE %s): %.*s", what, state ? state : "none",
-               (int)strcspn(msg, "\n"), msg);
+    cd_err_set(err, st, "%s failed: %s", what, cd_pg_error(s->conn, res, msg, sizeof(msg)));
     PQclear(res);
     if (st == CD_RETRY)
         s->ready = PQstatus(s->conn) == CONNECTION_OK && s->ready;
@@ -163,9 +162,10 @@ static cd_status_t ensure_ready(cd_store_t *s, cd_err_t *err)
     const char *vals[] = {s->conninfo[0] ? s->conninfo : NULL, "convdiag", NULL};
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(s->conn) != CONNECTION_OK) {
-        const char *msg = PQerrorMessage(s->conn);
-        return cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %.*s",
-                          (int)strcspn(msg, "\n"), msg);
+        char msg[CD_ERR_MAX];
+        s->sqlstate[0] = '\0';
+        return cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
+                          cd_pg_error(s->conn, NULL, msg, sizeof(msg)));
     }
     cd_status_t st;
     if ((st = exec_ok(s,

@@ -1,0 +1,27 @@
+/* pg_error.c -- one-line PostgreSQL error texts; see pg_error.h. */
+#include "pg_error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *cd_pg_sqlstate(const PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s ? s : "";
+}
+
+const char *cd_pg_error(const PGconn *conn, const PGresult *res, char *buf, size_t size)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = cd_pg_sqlstate(res);
+
+    if (primary) {
+        snprintf(buf, size, "%s (SQLSTATE %s)", primary, state);
+    } else {
+        const char *msg = res ? PQresultErrorMessage(res) : "";
+        if (!msg[0])
+            msg = PQerrorMessage(conn);
+        snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
+    }
+    return buf;
+}
