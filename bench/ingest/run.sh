@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# bench/ingest: `convdiag run` from start until caught up on N simulated events,
+# against a plain COPY of the same rows into an identical table (same columns,
+# keys and indexes), in the same run.  Prints events/s for both and the ratio,
+# per round and the median.  Usage: run.sh [EVENTS] [ROUNDS]  (1000000, 3)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../../deploy/local/env.sh
+. "$root/deploy/local/env.sh"
+events=${1:-1000000}
+rounds=${2:-3}
+convdiag="$root/build/services/convdiag/convdiag"
+
+"$root/deploy/local/build.sh" >/dev/null
+CD_SKIP_INSTALL=${CD_SKIP_INSTALL:-0} "$root/deploy/local/stack.sh" up >/dev/null
+
+id="bench_ingest_$$"
+export PGDATABASE=$id CONVDIAG_KAFKA_TOPIC=$id CONVDIAG_LOG_LEVEL=warn
+work=$(mktemp -d)
+cleanup() {
+  PGDATABASE=postgres psql -X -q -c "DROP DATABASE IF EXISTS $id WITH (FORCE)" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+PGDATABASE=postgres psql -X -q -c "CREATE DATABASE $id"
+"$root/deploy/local/kafka.sh" topic "$id" 4 >/dev/null
+"$convdiag" migrate >/dev/null
+psql -X -q -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)"
+
+echo "bench/ingest: producing $events events"
+"$convdiag" simulate --events "$events" --seed 1 --start 2026-11-20T08:00:00.000Z --progress 0
+
+now() { date +%s.%N; }
+results=()
+for r in $(seq "$rounds"); do
+  psql -X -q -c "TRUNCATE events, events_copy, dead_letters"
+  psql -X -q -c "CHECKPOINT" 2>/dev/null || true
+  t0=$(now)
+  "$convdiag" run --until-caught-up --group "$id-$r" --progress 0 > "$work/run.out"
+  t1=$(now)
+  stored=$(psql -X -A -t -c "SELECT count(*) FROM events")
+  [[ $stored == "$events" ]] || { echo "bench/ingest: run stored $stored of $events" >&2; exit 1; }
+  # The same rows, as a client would send them: text COPY over the same connection kind.
+  [[ -s "$work/rows" ]] || psql -X -q -c "\\copy events TO '$work/rows'"
+  psql -X -q -c "CHECKPOINT" 2>/dev/null || true
+  t2=$(now)
+  psql -X -q -c "\\copy events_copy FROM '$work/rows'"
+  t3=$(now)
+  line=$(python3 -c "
+e=$events; p=$t1-$t0; c=$t3-$t2
+print(f'{e/p:.0f} {e/c:.0f} {(e/p)/(e/c):.3f} {p:.2f} {c:.2f}')")
+  read -r prate crate ratio psec csec <<< "$line"
+  printf 'round %d: pipeline %s events/s (%s s), plain COPY %s events/s (%s s), ratio %s\n' \
+    "$r" "$prate" "$psec" "$crate" "$csec" "$ratio"
+  results+=("$prate $crate $ratio")
+done
+printf '%s\n' "${results[@]}" | python3 -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin]
+p, c, r = (statistics.median(col) for col in zip(*rows))
+print(f"median of {len(rows)}: pipeline {p:.0f} events/s, plain COPY {c:.0f} events/s, ratio {r:.3f} (target >= 0.5)")'
