@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config
-  librdkafka-dev libcjson-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
+  librdkafka-dev libcjson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
   zlib1g-dev libmicrohttpd-dev clang libclang-rt-14-dev
   postgresql postgresql-contrib kcat openjdk-17-jre-headless maven
   python3 python3-jsonschema hyperfine procps iproute2 util-linux

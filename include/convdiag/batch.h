@@ -12,6 +12,25 @@
 
 #include "convdiag/event.h"
 
+/* Where an event's operation_Id came from. */
+typedef enum cd_opid_source {
+    CD_OPID_NONE = 0,
+    CD_OPID_TRACEPARENT_HEADER,
+    CD_OPID_TRACEPARENT_BODY,
+    CD_OPID_INHERITED,
+    CD_OPID_TRANSACTION_ID,
+    CD_OPID_LIVE_WORK_ITEM,
+} cd_opid_source_t;
+
+const char *cd_opid_source_name(cd_opid_source_t source);
+
+typedef struct cd_tags {
+    char operation_id[4 * 128 + 1]; /* up to 128 characters of UTF-8 */
+    cd_opid_source_t source;
+    const char *traceparent; /* the valid traceparent used (header or body), or NULL */
+    const char *tracestate;  /* its valid tracestate, or NULL */
+} cd_tags_t;
+
 typedef struct cd_record {
     /* Kafka coordinates and bytes; borrowed from the message behind `msg`. */
     const char *topic;
@@ -23,10 +42,14 @@ typedef struct cd_record {
     size_t len;
     int64_t kafka_ts_ms; /* -1 when the broker gave none */
     void *msg;           /* the consumer's message handle, released by cd_batch_clear's caller */
+    char *header_traceparent; /* owned copies of the Kafka headers of those names, or NULL */
+    char *header_tracestate;
 
     bool valid;
     cd_event_t event; /* when valid */
     char *reason;     /* owned: why the message is not a valid event, when !valid */
+    bool duplicate;   /* valid, but its eventId is already stored (or earlier in the batch) */
+    cd_tags_t tags;   /* set by the tagger for valid, non-duplicate records */
 } cd_record_t;
 
 typedef struct cd_batch {

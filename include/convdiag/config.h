@@ -17,6 +17,8 @@
  *   event.max.bytes           CONVDIAG_EVENT_MAX_BYTES   (default 65536)
  *   scenarios.strict          CONVDIAG_SCENARIOS_STRICT  (default false)
  *   shutdown.timeout.ms       CONVDIAG_SHUTDOWN_TIMEOUT_MS (default 10000)
+ *   scenario.stale.after.ms   CONVDIAG_STALE_AFTER_MS    (default 1800000: 30 minutes)
+ *   scenario.stale.after.ms.<Scenario>  the same for one canonical scenario
  *   log.level                 CONVDIAG_LOG_LEVEL         (default info)
  */
 #ifndef CONVDIAG_CONFIG_H
@@ -27,6 +29,12 @@
 
 #include "convdiag/common.h"
 #include "convdiag/log.h"
+
+/* A scenario's own stale time (scenario.stale.after.ms.<Scenario>). */
+typedef struct cd_stale_override {
+    char *scenario;
+    long long after_ms;
+} cd_stale_override_t;
 
 typedef struct cd_config_prop {
     char *key; /* librdkafka property name, without the "kafka." prefix */
@@ -45,6 +53,9 @@ typedef struct cd_config {
     size_t event_max_bytes;
     bool scenarios_strict;
     int shutdown_timeout_ms;
+    long long stale_after_ms;
+    cd_stale_override_t *stale_overrides; /* per scenario */
+    size_t stale_overrides_count;
     cd_log_level_t log_level;
 } cd_config_t;
 

@@ -21,6 +21,7 @@ typedef struct cd_ingest_stats {
     uint64_t inserted;
     uint64_t duplicates;
     uint64_t dead_letters;
+    uint64_t unknown_scenarios;
     uint64_t batches;
 } cd_ingest_stats_t;
 

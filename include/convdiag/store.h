@@ -2,10 +2,13 @@
  * store.h -- PostgreSQL storage of events and dead letters.
  *
  * A cd_store_t owns one libpq connection.  cd_store_write_batch() writes a
- * whole batch in one transaction: valid events into `events` (an eventId
- * already stored is skipped), the rest into `dead_letters` with their raw
- * bytes, Kafka coordinates and reason.  Only after it returns CD_OK may the
- * batch's Kafka offsets be stored.
+ * whole batch in one transaction: new events, tagged, into `events` (an
+ * eventId already stored is a duplicate and changes nothing), the state of
+ * their conversations into `conversations` and `scenario_runs`, and the
+ * messages that are not valid events into `dead_letters` with their raw
+ * bytes, Kafka coordinates and reason.  Conversations are locked for the
+ * transaction, so instances sharing a topic never interleave on one.  Only
+ * after it returns CD_OK may the batch's Kafka offsets be stored.
  */
 #ifndef CONVDIAG_STORE_H
 #define CONVDIAG_STORE_H
@@ -15,18 +18,23 @@
 
 #include "convdiag/batch.h"
 #include "convdiag/common.h"
+#include "convdiag/tagging.h"
 
 typedef struct cd_store cd_store_t;
 
 typedef struct cd_store_result {
-    size_t inserted;     /* new events */
-    size_t duplicates;   /* events whose eventId was already stored */
-    size_t dead_letters; /* messages written to dead_letters */
+    size_t inserted;          /* new events */
+    size_t duplicates;        /* events whose eventId was already stored */
+    size_t dead_letters;      /* messages written to dead_letters */
+    size_t unknown_scenarios; /* new events whose scenario the catalogue does not know */
+    size_t conversations;     /* conversations written */
+    size_t runs;              /* scenario runs written */
 } cd_store_result_t;
 
 /* A store for a libpq conninfo string or URL ("" = libpq's PG* environment);
- * it connects on first use.  NULL only when out of memory. */
-cd_store_t *cd_store_new(const char *conninfo);
+ * it connects on first use.  tc (borrowed, must outlive the store) gives the
+ * tagger's settings.  NULL only when out of memory. */
+cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc);
 void cd_store_free(cd_store_t *store);
 
 /* Connects now and prepares the session.  CD_RETRY: the server cannot be

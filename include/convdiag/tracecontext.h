@@ -19,7 +19,8 @@ typedef struct cd_traceparent {
 } cd_traceparent_t;
 
 /*
- * Parses value[0..len) (not necessarily NUL-terminated).  Version 00 must be
+ * Parses value[0..len) (not necessarily NUL-terminated), spaces and tabs at
+ * either end ignored as HTTP would strip them.  Version 00 must be
  * exactly 55 characters; a higher version is parsed by its version-00 prefix
  * and must continue with '-' if longer; version ff, upper-case hex, all-zero
  * trace-id or parent-id are invalid.  Returns false for anything invalid.

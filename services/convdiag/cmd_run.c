@@ -98,10 +98,10 @@ int cmd_run(int argc, char **argv)
     }
     double secs = (double)(cd_mono_us() - t0) / 1e6;
     printf("run: %s after %.1f s: %llu messages, %llu events stored, %llu duplicates, "
-           "%llu dead letters\n",
+           "%llu dead letters, %llu unknown scenarios\n",
            stop_requested ? "stopped" : "caught up", secs, (unsigned long long)stats.messages,
            (unsigned long long)stats.inserted, (unsigned long long)stats.duplicates,
-           (unsigned long long)stats.dead_letters);
+           (unsigned long long)stats.dead_letters, (unsigned long long)stats.unknown_scenarios);
 out:
     cli_fini(&cli);
     return rc;

@@ -1,5 +1,6 @@
 /* config.c -- defaults, properties file, environment; see config.h. */
 #include "convdiag/config.h"
+#include "convdiag/scenario.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STRING, K_SIZE, K_INT, K_BOOL, K_LOGLEVEL };
+#include <libpq-fe.h>
+
+enum kind { K_STRING, K_SIZE, K_INT, K_LLONG, K_BOOL, K_LOGLEVEL };
+
+#define STALE_PREFIX "scenario.stale.after.ms."
+#define MAX_STALE_MS (7LL * 24 * 3600 * 1000)
 
 static const struct setting {
     const char *key;
@@ -34,6 +40,8 @@ static const struct setting {
      offsetof(cd_config_t, scenarios_strict), 0, 0},
     {"shutdown.timeout.ms", "CONVDIAG_SHUTDOWN_TIMEOUT_MS", K_INT,
      offsetof(cd_config_t, shutdown_timeout_ms), 0, 600000},
+    {"scenario.stale.after.ms", "CONVDIAG_STALE_AFTER_MS", K_LLONG,
+     offsetof(cd_config_t, stale_after_ms), 1000, MAX_STALE_MS},
     {"log.level", "CONVDIAG_LOG_LEVEL", K_LOGLEVEL, offsetof(cd_config_t, log_level), 0, 0},
 };
 
@@ -58,6 +66,7 @@ void cd_config_init(cd_config_t *cfg)
     cfg->batch_max_wait_ms = 200;
     cfg->event_max_bytes = 64 * 1024;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->stale_after_ms = 30 * 60 * 1000;
     cfg->log_level = CD_LOG_INFO;
 }
 
@@ -72,6 +81,9 @@ void cd_config_fini(cd_config_t *cfg)
         free(cfg->kafka_props[i].value);
     }
     free(cfg->kafka_props);
+    for (size_t i = 0; i < cfg->stale_overrides_count; i++)
+        free(cfg->stale_overrides[i].scenario);
+    free(cfg->stale_overrides);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -108,6 +120,34 @@ static cd_status_t set_kafka_prop(cd_config_t *cfg, const char *prop, const char
     return CD_OK;
 }
 
+/* scenario.stale.after.ms.<Scenario>: only canonical names, so a typo is an error. */
+static cd_status_t set_stale_override(cd_config_t *cfg, const char *key, const char *value,
+                                      cd_err_t *err)
+{
+    const char *name = key + strlen(STALE_PREFIX);
+    const cd_scenario_t *sc = cd_scenario_lookup(name);
+    long long n;
+
+    if (!sc || strcmp(sc->name, name) != 0)
+        return cd_err_set(err, CD_ERROR, "%s: '%s' is not a canonical scenario name", key, name);
+    if (parse_integer(key, value, 1000, MAX_STALE_MS, &n, err) != CD_OK)
+        return CD_ERROR;
+    for (size_t i = 0; i < cfg->stale_overrides_count; i++) {
+        if (strcmp(cfg->stale_overrides[i].scenario, name) == 0) {
+            cfg->stale_overrides[i].after_ms = n;
+            return CD_OK;
+        }
+    }
+    cd_stale_override_t *o = realloc(cfg->stale_overrides,
+                                     (cfg->stale_overrides_count + 1) * sizeof(*o));
+    if (!o)
+        return cd_err_set(err, CD_ERROR, "%s: out of memory", key);
+    cfg->stale_overrides = o;
+    o[cfg->stale_overrides_count].scenario = xstrdup(name);
+    o[cfg->stale_overrides_count++].after_ms = n;
+    return CD_OK;
+}
+
 cd_status_t cd_config_set(cd_config_t *cfg, const char *key, const char *value, cd_err_t *err)
 {
     for (size_t i = 0; i < CD_ARRAY_LEN(settings); i++) {
@@ -130,6 +170,11 @@ cd_status_t cd_config_set(cd_config_t *cfg, const char *key, const char *value, 
             else
                 *(int *)field = (int)n;
             return CD_OK;
+        case K_LLONG:
+            if (parse_integer(key, value, s->min, s->max, &n, err) != CD_OK)
+                return CD_ERROR;
+            *(long long *)field = n;
+            return CD_OK;
         case K_BOOL:
             if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
                 *(bool *)field = true;
@@ -145,6 +190,8 @@ cd_status_t cd_config_set(cd_config_t *cfg, const char *key, const char *value, 
             return CD_OK;
         }
     }
+    if (strncmp(key, STALE_PREFIX, strlen(STALE_PREFIX)) == 0)
+        return set_stale_override(cfg, key, value, err);
     if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0') {
         if (set_kafka_prop(cfg, key + 6, value) != CD_OK)
             return cd_err_set(err, CD_ERROR, "%s: out of memory", key);
@@ -206,33 +253,36 @@ cd_status_t cd_config_load_env(cd_config_t *cfg, cd_err_t *err)
     return CD_OK;
 }
 
-static void append(char *buf, size_t size, size_t *o, const char *s)
-{
-    while (*s && *o + 1 < size)
-        buf[(*o)++] = *s++;
-}
-
-/* Masks "password=..." (conninfo or URL query) and the password of a postgres:// URL. */
+/*
+ * libpq's own parser reads the conninfo or URL, so whatever form the password
+ * takes (quoted, spaced, in a query string) it is found; the result is shown
+ * as keyword=value pairs with the password masked.  What libpq cannot parse
+ * is not shown at all, as it may hold a password in a form we cannot see.
+ */
 const char *cd_config_masked_url(const char *url, char *buf, size_t size)
 {
-    const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    const char *p = url;
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
     size_t o = 0;
 
-    while (*p && o + 1 < size) {
-        if (p == colon) {
-            append(buf, size, &o, ":****");
-            p = at;
-        } else if (strncmp(p, "password=", 9) == 0) {
-            append(buf, size, &o, "password=****");
-            p += 9;
-            p += strcspn(p, " &");
-        } else {
-            buf[o++] = *p++;
-        }
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!opts) {
+        snprintf(buf, size, "%s", "(unparsable connection string)");
+        return buf;
     }
-    buf[o] = '\0';
+    for (PQconninfoOption *p = opts; p->keyword; p++) {
+        if (!p->val || !p->val[0])
+            continue;
+        bool secret = strcmp(p->keyword, "password") == 0 || strcmp(p->keyword, "sslpassword") == 0;
+        int n = snprintf(buf + o, size - o, "%s%s=%s", o ? " " : "", p->keyword,
+                         secret ? "****" : p->val);
+        if (n < 0 || (size_t)n >= size - o) {
+            buf[o] = '\0'; /* a pair that does not fit is left out whole */
+            break;
+        }
+        o += (size_t)n;
+    }
+    PQconninfoFree(opts);
     return buf;
 }

@@ -10,8 +10,21 @@ cd_status_t cd_err_set(cd_err_t *err, cd_status_t status, const char *fmt, ...)
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
+        /* Cut short: never leave half a UTF-8 character, the message may land in a text column. */
+        if (n >= (int)sizeof(err->msg)) {
+            const unsigned char *m = (const unsigned char *)err->msg;
+            size_t len = sizeof(err->msg) - 1, lead = len;
+            while (lead > 0 && (m[lead - 1] & 0xC0) == 0x80)
+                lead--;
+            if (lead > 0) {
+                unsigned char c = m[--lead];
+                size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+                if (len - lead < need)
+                    err->msg[lead] = '\0';
+            }
+        }
     }
     return status;
 }

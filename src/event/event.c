@@ -14,8 +14,11 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "convdiag/buf.h"
+#include "convdiag/json.h"
 #include "convdiag/scenario.h"
 #include "convdiag/timeutil.h"
 #include "convdiag/utf8.h"
@@ -68,6 +71,42 @@ static const char *type_name(const cJSON *v)
     return "an object";
 }
 
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* End of the JSON number starting at i (RFC 8259 grammar, which cJSON does not
+ * enforce: it takes "012" and "1."), or 0 when it is malformed. */
+static size_t number_end(const char *buf, size_t len, size_t i)
+{
+    if (buf[i] == '-')
+        i++;
+    if (i >= len || !is_digit(buf[i]))
+        return 0;
+    if (buf[i] == '0') {
+        i++;
+    } else {
+        while (i < len && is_digit(buf[i]))
+            i++;
+    }
+    if (i < len && buf[i] == '.') {
+        if (++i >= len || !is_digit(buf[i]))
+            return 0;
+        while (i < len && is_digit(buf[i]))
+            i++;
+    }
+    if (i < len && (buf[i] == 'e' || buf[i] == 'E')) {
+        i++;
+        if (i < len && (buf[i] == '+' || buf[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(buf[i]))
+            return 0;
+        while (i < len && is_digit(buf[i]))
+            i++;
+    }
+    if (i < len && (is_digit(buf[i]) || buf[i] == '.'))
+        return 0; /* "012", "1.2.3" */
+    return i;
+}
+
 /* Pass 1: what cJSON would accept silently but PostgreSQL text cannot hold. */
 static cd_status_t scan_bytes(const char *buf, size_t len, cd_err_t *err)
 {
@@ -79,6 +118,11 @@ static cd_status_t scan_bytes(const char *buf, size_t len, cd_err_t *err)
         if (c == '\0')
             return cd_err_set(err, CD_ERROR, "message contains a NUL byte at offset %zu", i);
         if (in_string) {
+            if ((unsigned char)c < 0x20)
+                return cd_err_set(err, CD_ERROR,
+                                  "message has an unescaped control character in a string at "
+                                  "offset %zu",
+                                  i);
             if (c == '\\') {
                 if (i + 5 < len && memcmp(buf + i + 1, "u0000", 5) == 0)
                     return cd_err_set(err, CD_ERROR,
@@ -90,6 +134,12 @@ static cd_status_t scan_bytes(const char *buf, size_t len, cd_err_t *err)
             }
         } else if (c == '"') {
             in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t end = number_end(buf, len, i);
+            if (end == 0)
+                return cd_err_set(err, CD_ERROR, "message has a malformed number at offset %zu",
+                                  i);
+            i = end - 1;
         } else if (c == '{' || c == '[') {
             if (++depth > MAX_DEPTH)
                 return cd_err_set(err, CD_ERROR, "message nests deeper than %d levels",
@@ -272,9 +322,28 @@ static bool check_attributes(check_ctx_t *c, const cJSON *v, cd_event_t *ev)
                    false;
         }
     }
-    ev->attributes_json = cJSON_PrintUnformatted(v);
-    if (!ev->attributes_json)
+    /* Written by hand: cJSON's printer would round numbers to 15 digits. */
+    cd_buf_t b;
+    cd_buf_init(&b);
+    cd_buf_putc(&b, '{');
+    for (const cJSON *a = v->child; a; a = a->next) {
+        if (a != v->child)
+            cd_buf_putc(&b, ',');
+        cd_json_put_string(&b, a->string);
+        cd_buf_putc(&b, ':');
+        if (cJSON_IsString(a))
+            cd_json_put_string(&b, a->valuestring);
+        else if (cJSON_IsNumber(a))
+            cd_json_put_number(&b, a->valuedouble);
+        else
+            cd_buf_puts(&b, cJSON_IsTrue(a) ? "true" : "false");
+    }
+    cd_buf_putc(&b, '}');
+    if (b.oom) {
+        cd_buf_fini(&b);
         return cd_err_set(c->err, CD_ERROR, "attributes: out of memory"), false;
+    }
+    ev->attributes_json = b.data; /* ownership moves to the event */
     return true;
 }
 
@@ -289,7 +358,7 @@ static const char *const field_names[F_COUNT] = {
     "channelType", "participantType", "userId", "sessionId", "transactionId", "traceparent",
     "tracestate", "durationMs", "failureReason", "attributes",
 };
-#define REQUIRED_FIELDS 6 /* the first six above */
+#define REQUIRED_FIELDS 7 /* the first seven above */
 
 static bool check_field(check_ctx_t *c, enum field f, const cJSON *v, cd_event_t *ev)
 {
@@ -454,7 +523,7 @@ fail:
 
 void cd_event_fini(cd_event_t *ev)
 {
-    cJSON_free(ev->attributes_json);
+    free(ev->attributes_json);
     cJSON_Delete(ev->root);
     ev->attributes_json = NULL;
     ev->root = NULL;

@@ -17,6 +17,8 @@ static void record_release(cd_record_t *rec)
     if (rec->valid)
         cd_event_fini(&rec->event);
     free(rec->reason);
+    free(rec->header_traceparent);
+    free(rec->header_tracestate);
 }
 
 void cd_batch_clear(cd_batch_t *batch)
@@ -48,6 +50,19 @@ cd_record_t *cd_batch_push(cd_batch_t *batch)
     memset(rec, 0, sizeof(*rec));
     rec->kafka_ts_ms = -1;
     return rec;
+}
+
+const char *cd_opid_source_name(cd_opid_source_t source)
+{
+    static const char *const names[] = {
+        [CD_OPID_NONE] = "none",
+        [CD_OPID_TRACEPARENT_HEADER] = "traceparent-header",
+        [CD_OPID_TRACEPARENT_BODY] = "traceparent-body",
+        [CD_OPID_INHERITED] = "inherited",
+        [CD_OPID_TRANSACTION_ID] = "transactionId",
+        [CD_OPID_LIVE_WORK_ITEM] = "liveWorkItemId",
+    };
+    return names[source];
 }
 
 void cd_record_reject(cd_record_t *rec, const char *reason)

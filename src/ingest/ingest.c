@@ -9,6 +9,7 @@
 #include "convdiag/kafka.h"
 #include "convdiag/log.h"
 #include "convdiag/store.h"
+#include "convdiag/tagging.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -20,6 +21,7 @@ typedef struct ingest {
     cd_kafka_consumer_t *consumer;
     cd_store_t *store;
     cd_event_limits_t limits;
+    cd_tagger_conf_t tagger;
     cd_batch_t batch;
     int64_t started_us;
     int64_t last_progress_us;
@@ -46,11 +48,12 @@ static void progress(ingest_t *in, bool force)
     const cd_ingest_stats_t *s = in->stats;
     cd_log_info("run",
                 "progress: %llu messages (%.0f/s), %llu events stored, %llu duplicates, "
-                "%llu dead letters, %llu batches",
+                "%llu dead letters, %llu unknown scenarios, %llu batches",
                 (unsigned long long)s->messages,
                 secs > 0 ? (double)(s->messages - in->last_progress_messages) / secs : 0.0,
                 (unsigned long long)s->inserted, (unsigned long long)s->duplicates,
-                (unsigned long long)s->dead_letters, (unsigned long long)s->batches);
+                (unsigned long long)s->dead_letters, (unsigned long long)s->unknown_scenarios,
+                (unsigned long long)s->batches);
     in->last_progress_us = now;
     in->last_progress_messages = s->messages;
 }
@@ -74,6 +77,7 @@ static cd_status_t write_batch(ingest_t *in, cd_err_t *err)
             in->stats->inserted += res.inserted;
             in->stats->duplicates += res.duplicates;
             in->stats->dead_letters += res.dead_letters;
+            in->stats->unknown_scenarios += res.unknown_scenarios;
             in->stats->batches++;
             break;
         }
@@ -114,7 +118,7 @@ static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
     int delay_ms = BACKOFF_MIN_MS;
     bool warned = false;
 
-    if (!(in->store = cd_store_new(in->cfg->database_url)))
+    if (!(in->store = cd_store_new(in->cfg->database_url, &in->tagger)))
         return cd_err_set(err, CD_ERROR, "out of memory");
     cd_status_t st;
     while ((st = cd_store_connect(in->store, err)) != CD_OK) {
@@ -143,6 +147,7 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     cd_event_limits_init(&in.limits);
     in.limits.max_bytes = cfg->event_max_bytes;
     in.limits.strict_scenarios = cfg->scenarios_strict;
+    cd_tagger_conf_from_config(&in.tagger, cfg);
     srand((unsigned)cd_now_us());
     in.started_us = in.last_progress_us = cd_mono_us();
 

@@ -162,6 +162,27 @@ fail:
     return NULL;
 }
 
+/*
+ * A copy of the last header of that name, if it is printable ASCII of sane
+ * length (both W3C headers are); anything else cannot be valid trace context
+ * and is treated as absent.
+ */
+static char *header_copy(rd_kafka_message_t *m, const char *name)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *val;
+    size_t size;
+
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !val || size > 1024)
+        return NULL;
+    for (size_t i = 0; i < size; i++)
+        if (((const unsigned char *)val)[i] < 0x20 || ((const unsigned char *)val)[i] > 0x7e)
+            return NULL;
+    return strndup(val, size);
+}
+
 static void add_record(cd_batch_t *batch, rd_kafka_message_t *m, cd_err_t *oom)
 {
     cd_record_t *rec = cd_batch_push(batch);
@@ -181,6 +202,8 @@ static void add_record(cd_batch_t *batch, rd_kafka_message_t *m, cd_err_t *oom)
     rec->len = m->len;
     rec->kafka_ts_ms = rd_kafka_message_timestamp(m, &tstype);
     rec->msg = m;
+    rec->header_traceparent = header_copy(m, "traceparent");
+    rec->header_tracestate = header_copy(m, "tracestate");
 }
 
 cd_status_t cd_kafka_consumer_poll(cd_kafka_consumer_t *c, cd_batch_t *batch, size_t max,

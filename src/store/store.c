@@ -1,11 +1,17 @@
 /*
  * store.c -- writes batches to PostgreSQL; see store.h.
  *
- * The fast path streams the batch's events with COPY into a session-local
- * staging table and moves them with one INSERT ... ON CONFLICT DO NOTHING, so
- * a replayed eventId costs nothing and the batch stays one transaction.
- * If PostgreSQL refuses a value, the batch is written again row by row under
- * savepoints, and only the refused rows go to dead_letters.
+ * One batch, one transaction:
+ *   1. lock the batch's conversations (advisory locks, in hash order, so two
+ *      instances touching the same conversations queue instead of deadlock);
+ *   2. mark duplicates: eventIds seen earlier in the batch or already stored;
+ *   3. load the state of those conversations (their row, open and unpaired runs);
+ *   4. tag the new events and update that state (tagging.h, pure C);
+ *   5. COPY the new events, upsert conversations, insert and update runs,
+ *      insert dead letters; commit.
+ * If PostgreSQL refuses a value (a data or integrity error), the offending
+ * rows are found one by one under savepoints in a throw-away transaction,
+ * moved to dead_letters, and the batch is written again without them.
  */
 #include "convdiag/store.h"
 
@@ -16,6 +22,7 @@
 
 #include "convdiag/buf.h"
 #include "convdiag/log.h"
+#include "convdiag/strmap.h"
 #include "convdiag/timeutil.h"
 #include "pg_error.h"
 
@@ -23,80 +30,78 @@
     "event_id, event_time, organization_id, live_work_item_id, scenario, scenario_received, " \
     "category, status, channel_type, participant_type, user_id, session_id, transaction_id, " \
     "traceparent, tracestate, duration_ms, failure_reason, attributes, kafka_topic, "         \
-    "kafka_partition, kafka_offset"
-#define EVENT_NCOLS 21
+    "kafka_partition, kafka_offset, operation_id, operation_id_source, kafka_traceparent, "   \
+    "kafka_tracestate"
+#define EVENT_NCOLS 25
 
-#define SQL_INSERT_EVENT                                                                        \
-    "INSERT INTO events (" EVENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " \
-    "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (event_id) DO NOTHING"
+#define CONVERSATION_COLUMNS                                                                 \
+    "live_work_item_id, organization_id, channel_type, operation_id, first_event_time, "    \
+    "last_event_time, outcome, outcome_time, closed_time, event_count, started_count, "     \
+    "completed_count, failed_count, unknown_scenario_count"
+#define CONVERSATION_NCOLS 14
 
-#define SQL_INSERT_DEAD_LETTER                                                            \
-    "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, message_key, " \
-    "payload, reason, kafka_timestamp) VALUES ($1, $2, $3, $4, $5, $6, "                  \
-    "to_timestamp($7::double precision / 1000)) "                                         \
-    "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING"
+#define RUN_COLUMNS                                                                          \
+    "live_work_item_id, scenario, category, state, start_event_id, start_time, end_event_id, " \
+    "end_time, end_status, duration_ms, duration_source, stale"
+#define RUN_NCOLS 12
+
+/* An id list as one parameter: ids never contain control characters (event.c). */
+#define ID_LIST "string_to_array($1, E'\\n')"
+
+static const struct statement {
+    const char *name;
+    const char *sql;
+    int nparams;
+} statements[] = {
+    {"insert_event",
+     "INSERT INTO events (" EVENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+     "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+     EVENT_NCOLS},
+    {"insert_dead_letter",
+     "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, message_key, "
+     "payload, reason, kafka_timestamp) VALUES ($1, $2, $3, $4, $5, $6, "
+     "to_timestamp($7::double precision / 1000)) "
+     "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+     7},
+    {"lock_conversations",
+     "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(x, 0) AS h "
+     "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
+     1},
+    {"stored_event_ids", "SELECT event_id FROM events WHERE event_id = ANY(" ID_LIST ")", 1},
+    {"load_conversations",
+     "SELECT live_work_item_id, organization_id, channel_type, operation_id, "
+     "(extract(epoch FROM first_event_time) * 1000000)::bigint, "
+     "(extract(epoch FROM last_event_time) * 1000000)::bigint, outcome, "
+     "(extract(epoch FROM outcome_time) * 1000000)::bigint, "
+     "(extract(epoch FROM closed_time) * 1000000)::bigint, event_count, started_count, "
+     "completed_count, failed_count, unknown_scenario_count "
+     "FROM conversations WHERE live_work_item_id = ANY(" ID_LIST ")",
+     1},
+    {"load_runs",
+     "SELECT run_id, live_work_item_id, scenario, category, state, start_event_id, "
+     "(extract(epoch FROM start_time) * 1000000)::bigint, end_event_id, "
+     "(extract(epoch FROM end_time) * 1000000)::bigint, end_status, duration_ms, "
+     "duration_source, stale FROM scenario_runs "
+     "WHERE live_work_item_id = ANY(" ID_LIST ") AND state IN ('open', 'unpaired') "
+     "ORDER BY run_id",
+     1},
+};
 
 struct cd_store {
     PGconn *conn;
     char *conninfo;
-    bool ready; /* connected, staging table and statements prepared */
+    const cd_tagger_conf_t *tc;
+    bool ready;       /* connected, staging tables and statements prepared */
     char sqlstate[6]; /* of the last failure, "" when it had none */
-    cd_buf_t copy;
+    cd_buf_t copy;    /* COPY data */
+    cd_buf_t ids;     /* newline-separated id lists */
+    cd_strmap_t seen; /* eventIds of the batch */
+    cd_tag_state_t state;
 };
 
-/* Scratch space for the values of one event row as text. */
-typedef struct row_text {
-    const char *v[EVENT_NCOLS];
-    char time[40];
-    char duration[24];
-    char partition[16];
-    char offset[24];
-} row_text_t;
+/* ---- errors ----------------------------------------------------------- */
 
-static void event_row(const cd_record_t *rec, row_text_t *row)
-{
-    const cd_event_t *ev = &rec->event;
-
-    cd_time_format_utc(ev->ts_us, 6, row->time, sizeof(row->time));
-    snprintf(row->duration, sizeof(row->duration), "%lld", (long long)ev->duration_ms);
-    snprintf(row->partition, sizeof(row->partition), "%d", (int)rec->partition);
-    snprintf(row->offset, sizeof(row->offset), "%lld", (long long)rec->offset);
-
-    const char *v[EVENT_NCOLS] = {
-        ev->event_id, row->time, ev->organization_id, ev->live_work_item_id, ev->scenario,
-        ev->scenario_received, ev->category, cd_event_status_name(ev->status), ev->channel_type,
-        ev->participant_type, ev->user_id, ev->session_id, ev->transaction_id, ev->traceparent,
-        ev->tracestate, ev->duration_ms >= 0 ? row->duration : NULL, ev->failure_reason,
-        ev->attributes_json, rec->topic, row->partition, row->offset,
-    };
-    memcpy(row->v, v, sizeof(v));
-}
-
-/* COPY text format: backslash escapes for the characters that delimit rows and columns. */
-static void copy_field(cd_buf_t *b, const char *s)
-{
-    if (!s) {
-        cd_buf_append(b, "\\N", 2);
-        return;
-    }
-    const char *run = s;
-    for (; *s; s++) {
-        const char *esc = NULL;
-        switch (*s) {
-        case '\\': esc = "\\\\"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        default: continue;
-        }
-        cd_buf_append(b, run, (size_t)(s - run));
-        cd_buf_append(b, esc, 2);
-        run = s + 1;
-    }
-    cd_buf_append(b, run, (size_t)(s - run));
-}
-
-/* Data exceptions (22) and integrity violations (23) belong to one row, not to the batch. */
+/* Data exceptions (22) and integrity violations (23) belong to a row, not to the batch. */
 static bool sqlstate_is_row_error(const char *state)
 {
     return strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0;
@@ -122,8 +127,8 @@ static cd_status_t fail(cd_store_t *s, PGresult *res, const char *what, cd_err_t
                          : CD_ERROR;
     cd_err_set(err, st, "%s failed: %s", what, cd_pg_error(s->conn, res, msg, sizeof(msg)));
     PQclear(res);
-    if (st == CD_RETRY)
-        s->ready = PQstatus(s->conn) == CONNECTION_OK && s->ready;
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        s->ready = false;
     return st;
 }
 
@@ -138,18 +143,22 @@ static cd_status_t exec_ok(cd_store_t *s, const char *sql, cd_err_t *err)
     return fail(s, res, sql, err);
 }
 
-static cd_status_t prepare(cd_store_t *s, const char *name, const char *sql, int nparams,
-                           cd_err_t *err)
+/* Runs a prepared statement with one id-list parameter; *out gets the result rows. */
+static cd_status_t query_ids(cd_store_t *s, const char *stmt, PGresult **out, cd_err_t *err)
 {
-    PGresult *res = PQprepare(s->conn, name, sql, nparams, NULL);
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+    const char *param = s->ids.data ? s->ids.data : "";
+    PGresult *res = PQexecPrepared(s->conn, stmt, 1, &param, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(s, res, stmt, err);
+    if (out)
+        *out = res;
+    else
         PQclear(res);
-        return CD_OK;
-    }
-    return fail(s, res, name, err);
+    return CD_OK;
 }
 
-/* (Re)connects and prepares the session: staging table and statements. */
+/* ---- connection ------------------------------------------------------- */
+
 static cd_status_t ensure_ready(cd_store_t *s, cd_err_t *err)
 {
     if (s->ready && PQstatus(s->conn) == CONNECTION_OK)
@@ -169,24 +178,37 @@ static cd_status_t ensure_ready(cd_store_t *s, cd_err_t *err)
     }
     cd_status_t st;
     if ((st = exec_ok(s,
-                      "CREATE TEMP TABLE events_stage (LIKE events INCLUDING DEFAULTS) "
-                      "ON COMMIT DELETE ROWS",
+                      "CREATE TEMP TABLE conversations_stage (LIKE conversations INCLUDING "
+                      "DEFAULTS) ON COMMIT DELETE ROWS",
                       err)) != CD_OK ||
-        (st = prepare(s, "insert_event", SQL_INSERT_EVENT, EVENT_NCOLS, err)) != CD_OK ||
-        (st = prepare(s, "insert_dead_letter", SQL_INSERT_DEAD_LETTER, 7, err)) != CD_OK)
+        (st = exec_ok(s,
+                      "CREATE TEMP TABLE runs_stage (LIKE scenario_runs INCLUDING DEFAULTS) "
+                      "ON COMMIT DELETE ROWS",
+                      err)) != CD_OK)
         return st;
+    for (size_t i = 0; i < CD_ARRAY_LEN(statements); i++) {
+        PGresult *res = PQprepare(s->conn, statements[i].name, statements[i].sql,
+                                  statements[i].nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return fail(s, res, statements[i].name, err);
+        PQclear(res);
+    }
     s->ready = true;
     return CD_OK;
 }
 
-cd_store_t *cd_store_new(const char *conninfo)
+cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
 {
     cd_store_t *s = calloc(1, sizeof(*s));
     if (!s || !(s->conninfo = strdup(conninfo ? conninfo : ""))) {
         free(s);
         return NULL;
     }
+    s->tc = tc;
     cd_buf_init(&s->copy);
+    cd_buf_init(&s->ids);
+    cd_strmap_init(&s->seen);
+    cd_tag_state_init(&s->state);
     return s;
 }
 
@@ -205,51 +227,368 @@ void cd_store_free(cd_store_t *s)
     if (s->conn)
         PQfinish(s->conn);
     cd_buf_fini(&s->copy);
+    cd_buf_fini(&s->ids);
+    cd_strmap_fini(&s->seen);
+    cd_tag_state_fini(&s->state);
     free(s->conninfo);
     free(s);
 }
 
-/* Streams the batch's valid events into events_stage. */
-static cd_status_t copy_events(cd_store_t *s, const cd_batch_t *batch, cd_err_t *err)
-{
-    cd_buf_t *b = &s->copy;
-    row_text_t row;
+/* ---- row text --------------------------------------------------------- */
 
-    cd_buf_reset(b);
+/* COPY text format: backslash escapes for the characters that delimit rows and columns. */
+static void copy_field(cd_buf_t *b, const char *v)
+{
+    if (!v) {
+        cd_buf_append(b, "\\N", 2);
+        return;
+    }
+    const char *run = v;
+    for (; *v; v++) {
+        const char *esc = NULL;
+        switch (*v) {
+        case '\\': esc = "\\\\"; break;
+        case '\t': esc = "\\t"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        default: continue;
+        }
+        cd_buf_append(b, run, (size_t)(v - run));
+        cd_buf_append(b, esc, 2);
+        run = v + 1;
+    }
+    cd_buf_append(b, run, (size_t)(v - run));
+}
+
+static void copy_row(cd_buf_t *b, const char *const *v, int n)
+{
+    for (int c = 0; c < n; c++) {
+        if (c)
+            cd_buf_putc(b, '\t');
+        copy_field(b, v[c]);
+    }
+    cd_buf_putc(b, '\n');
+}
+
+/* Scratch space for numbers and times as text; one slot per column. */
+typedef struct row_text {
+    const char *v[EVENT_NCOLS];
+    char num[EVENT_NCOLS][40];
+} row_text_t;
+
+static const char *fmt_time(row_text_t *t, int col, int64_t us)
+{
+    if (us == CD_NO_TIME)
+        return NULL;
+    cd_time_format_utc(us, 6, t->num[col], sizeof(t->num[col]));
+    return t->num[col];
+}
+
+static const char *fmt_int(row_text_t *t, int col, long long v)
+{
+    snprintf(t->num[col], sizeof(t->num[col]), "%lld", v);
+    return t->num[col];
+}
+
+static void event_row(const cd_record_t *rec, row_text_t *t)
+{
+    const cd_event_t *ev = &rec->event;
+    const char *v[EVENT_NCOLS] = {
+        ev->event_id, fmt_time(t, 1, ev->ts_us), ev->organization_id, ev->live_work_item_id,
+        ev->scenario, ev->scenario_received, ev->category, cd_event_status_name(ev->status),
+        ev->channel_type, ev->participant_type, ev->user_id, ev->session_id,
+        ev->transaction_id, ev->traceparent, ev->tracestate,
+        ev->duration_ms >= 0 ? fmt_int(t, 15, ev->duration_ms) : NULL, ev->failure_reason,
+        ev->attributes_json, rec->topic, fmt_int(t, 19, rec->partition),
+        fmt_int(t, 20, rec->offset), rec->tags.operation_id,
+        cd_opid_source_name(rec->tags.source), rec->header_traceparent, rec->header_tracestate,
+    };
+    memcpy(t->v, v, sizeof(v));
+}
+
+static void conversation_row(const cd_conversation_t *c, row_text_t *t)
+{
+    const char *v[CONVERSATION_NCOLS] = {
+        c->live_work_item_id, c->organization_id, c->channel_type, c->operation_id,
+        fmt_time(t, 4, c->first_us), fmt_time(t, 5, c->last_us), c->outcome,
+        c->outcome ? fmt_time(t, 7, c->outcome_us) : NULL, fmt_time(t, 8, c->closed_us),
+        fmt_int(t, 9, c->events), fmt_int(t, 10, c->started), fmt_int(t, 11, c->completed),
+        fmt_int(t, 12, c->failed), fmt_int(t, 13, c->unknown_scenarios),
+    };
+    memcpy(t->v, v, sizeof(v));
+}
+
+static void run_row(const cd_conversation_t *c, const cd_run_t *r, row_text_t *t)
+{
+    bool ended = r->end_event_id != NULL;
+    const char *v[RUN_NCOLS] = {
+        c->live_work_item_id, r->scenario, r->category, cd_run_state_name(r->state),
+        r->start_event_id, r->start_event_id ? fmt_time(t, 5, r->start_us) : NULL,
+        r->end_event_id, ended ? fmt_time(t, 7, r->end_us) : NULL,
+        ended ? (r->end_failed ? "Failed" : "Completed") : NULL,
+        r->duration_ms >= 0 ? fmt_int(t, 9, r->duration_ms) : NULL,
+        r->duration_ms < 0 ? NULL : r->source_duration_ms >= 0 ? "source" : "pair",
+        r->stale ? "t" : "f",
+    };
+    memcpy(t->v, v, sizeof(v));
+}
+
+/* Sends s->copy with "COPY <target> FROM STDIN". */
+static cd_status_t copy_in(cd_store_t *s, const char *target, cd_err_t *err)
+{
+    char sql[512];
+    cd_buf_t *b = &s->copy;
+
+    if (b->oom)
+        return cd_err_set(err, CD_RETRY, "out of memory building COPY data for %s", target);
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", target);
+    PGresult *res = PQexec(s->conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        return fail(s, res, sql, err);
+    PQclear(res);
+    if (PQputCopyData(s->conn, b->data ? b->data : "", (int)b->len) != 1 ||
+        PQputCopyEnd(s->conn, NULL) != 1)
+        return fail(s, NULL, sql, err);
+    cd_status_t st = CD_OK;
+    while ((res = PQgetResult(s->conn)) != NULL) {
+        if (st == CD_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            st = fail(s, res, sql, err);
+            continue;
+        }
+        PQclear(res);
+    }
+    return st;
+}
+
+/* ---- the steps of a batch --------------------------------------------- */
+
+static void reset_records(cd_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        batch->records[i].duplicate = false;
+        memset(&batch->records[i].tags, 0, sizeof(batch->records[i].tags));
+    }
+}
+
+/* s->ids = the distinct liveWorkItemIds of the batch's valid events. */
+static cd_status_t list_conversations(cd_store_t *s, const cd_batch_t *batch, cd_err_t *err)
+{
+    cd_strmap_clear(&s->seen);
+    cd_buf_reset(&s->ids);
     for (size_t i = 0; i < batch->count; i++) {
         const cd_record_t *rec = &batch->records[i];
         if (!rec->valid)
             continue;
-        event_row(rec, &row);
-        for (int c = 0; c < EVENT_NCOLS; c++) {
-            if (c)
-                cd_buf_putc(b, '\t');
-            copy_field(b, row.v[c]);
+        int added = cd_strmap_add(&s->seen, rec->event.live_work_item_id, i, NULL);
+        if (added < 0)
+            return cd_err_set(err, CD_RETRY, "out of memory listing conversations");
+        if (added) {
+            cd_buf_puts(&s->ids, rec->event.live_work_item_id);
+            cd_buf_putc(&s->ids, '\n');
         }
-        cd_buf_putc(b, '\n');
     }
-    if (b->oom)
-        return cd_err_set(err, CD_RETRY, "out of memory building COPY data (%zu bytes)", b->len);
+    return s->ids.oom ? cd_err_set(err, CD_RETRY, "out of memory listing conversations") : CD_OK;
+}
 
-    PGresult *res = PQexec(s->conn, "COPY events_stage (" EVENT_COLUMNS ") FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN)
-        return fail(s, res, "COPY events_stage", err);
+static cd_status_t mark_duplicates(cd_store_t *s, cd_batch_t *batch, cd_err_t *err)
+{
+    PGresult *res = NULL;
+    cd_status_t st;
+
+    cd_strmap_clear(&s->seen);
+    cd_buf_reset(&s->ids);
+    for (size_t i = 0; i < batch->count; i++) {
+        cd_record_t *rec = &batch->records[i];
+        if (!rec->valid)
+            continue;
+        int added = cd_strmap_add(&s->seen, rec->event.event_id, i, NULL);
+        if (added < 0)
+            return cd_err_set(err, CD_RETRY, "out of memory checking duplicates");
+        rec->duplicate = added == 0;
+        if (added) {
+            cd_buf_puts(&s->ids, rec->event.event_id);
+            cd_buf_putc(&s->ids, '\n');
+        }
+    }
+    if ((st = query_ids(s, "stored_event_ids", &res, err)) != CD_OK)
+        return st;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t i;
+        if (cd_strmap_get(&s->seen, PQgetvalue(res, r, 0), &i))
+            batch->records[i].duplicate = true;
+    }
     PQclear(res);
-    if (PQputCopyData(s->conn, b->data ? b->data : "", (int)b->len) != 1 ||
-        PQputCopyEnd(s->conn, NULL) != 1)
-        return fail(s, NULL, "COPY events_stage data", err);
-    res = PQgetResult(s->conn);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return fail(s, res, "COPY events_stage", err);
-    PQclear(res);
-    /* Drain: libpq returns NULL once the command is complete. */
-    while ((res = PQgetResult(s->conn)) != NULL)
-        PQclear(res);
     return CD_OK;
 }
 
-static cd_status_t insert_dead_letters(cd_store_t *s, const cd_batch_t *batch, size_t *count,
-                                       cd_err_t *err)
+static int64_t get_i64(const PGresult *res, int row, int col, int64_t null_value)
+{
+    return PQgetisnull(res, row, col) ? null_value : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static char *get_str(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+/* Loads the batch's conversations and their open and unpaired runs into s->state. */
+static cd_status_t load_state(cd_store_t *s, cd_err_t *err)
+{
+    PGresult *res = NULL;
+    cd_status_t st;
+
+    cd_tag_state_clear(&s->state);
+    if ((st = query_ids(s, "load_conversations", &res, err)) != CD_OK)
+        return st;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cd_conversation_t *c = cd_tag_state_add(&s->state, PQgetvalue(res, r, 0));
+        if (!c)
+            goto oom;
+        c->stored = true;
+        c->organization_id = get_str(res, r, 1);
+        c->channel_type = get_str(res, r, 2);
+        c->operation_id = get_str(res, r, 3);
+        c->first_us = get_i64(res, r, 4, CD_NO_TIME);
+        c->last_us = get_i64(res, r, 5, CD_NO_TIME);
+        c->outcome = get_str(res, r, 6);
+        c->outcome_us = get_i64(res, r, 7, CD_NO_TIME);
+        c->closed_us = get_i64(res, r, 8, CD_NO_TIME);
+        c->events = get_i64(res, r, 9, 0);
+        c->started = get_i64(res, r, 10, 0);
+        c->completed = get_i64(res, r, 11, 0);
+        c->failed = get_i64(res, r, 12, 0);
+        c->unknown_scenarios = get_i64(res, r, 13, 0);
+    }
+    PQclear(res);
+
+    if ((st = query_ids(s, "load_runs", &res, err)) != CD_OK)
+        return st;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cd_conversation_t *c = cd_tag_state_find(&s->state, PQgetvalue(res, r, 1));
+        cd_run_t *run = c ? cd_conversation_add_run(c) : NULL;
+        if (!run)
+            goto oom;
+        run->run_id = get_i64(res, r, 0, 0);
+        run->scenario = get_str(res, r, 2);
+        run->category = get_str(res, r, 3);
+        run->state = (cd_run_state_t)cd_run_state_parse(PQgetvalue(res, r, 4));
+        run->start_event_id = get_str(res, r, 5);
+        run->start_us = get_i64(res, r, 6, CD_NO_TIME);
+        run->end_event_id = get_str(res, r, 7);
+        run->end_us = get_i64(res, r, 8, CD_NO_TIME);
+        run->end_failed = !PQgetisnull(res, r, 9) && strcmp(PQgetvalue(res, r, 9), "Failed") == 0;
+        run->duration_ms = get_i64(res, r, 10, -1);
+        run->source_duration_ms =
+            !PQgetisnull(res, r, 11) && strcmp(PQgetvalue(res, r, 11), "source") == 0
+                ? run->duration_ms
+                : -1;
+        run->stale = strcmp(PQgetvalue(res, r, 12), "t") == 0;
+        if (!run->scenario || !run->category)
+            goto oom;
+    }
+    PQclear(res);
+    return CD_OK;
+
+oom:
+    PQclear(res);
+    return cd_err_set(err, CD_RETRY, "out of memory loading conversation state");
+}
+
+static cd_status_t write_events(cd_store_t *s, const cd_batch_t *batch, cd_store_result_t *r,
+                                cd_err_t *err)
+{
+    row_text_t t;
+    cd_buf_reset(&s->copy);
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (!rec->valid)
+            continue;
+        if (rec->duplicate) {
+            r->duplicates++;
+            continue;
+        }
+        event_row(rec, &t);
+        copy_row(&s->copy, t.v, EVENT_NCOLS);
+        r->inserted++;
+        r->unknown_scenarios += !rec->event.scenario_known;
+    }
+    return r->inserted ? copy_in(s, "events (" EVENT_COLUMNS ")", err) : CD_OK;
+}
+
+static cd_status_t write_state(cd_store_t *s, cd_store_result_t *r, cd_err_t *err)
+{
+    cd_status_t st;
+    row_text_t t;
+    size_t new_runs = 0, changed_runs = 0;
+
+    cd_buf_reset(&s->copy);
+    for (size_t i = 0; i < s->state.count; i++) {
+        const cd_conversation_t *c = &s->state.convs[i];
+        if (!c->dirty)
+            continue;
+        conversation_row(c, &t);
+        copy_row(&s->copy, t.v, CONVERSATION_NCOLS);
+        r->conversations++;
+    }
+    if (r->conversations &&
+        ((st = copy_in(s, "conversations_stage (" CONVERSATION_COLUMNS ")", err)) != CD_OK ||
+         (st = exec_ok(s,
+                       "INSERT INTO conversations (" CONVERSATION_COLUMNS ") SELECT "
+                       CONVERSATION_COLUMNS " FROM conversations_stage "
+                       "ON CONFLICT (live_work_item_id) DO UPDATE SET "
+                       "organization_id = EXCLUDED.organization_id, "
+                       "channel_type = EXCLUDED.channel_type, "
+                       "operation_id = EXCLUDED.operation_id, "
+                       "first_event_time = EXCLUDED.first_event_time, "
+                       "last_event_time = EXCLUDED.last_event_time, "
+                       "outcome = EXCLUDED.outcome, outcome_time = EXCLUDED.outcome_time, "
+                       "closed_time = EXCLUDED.closed_time, "
+                       "event_count = EXCLUDED.event_count, "
+                       "started_count = EXCLUDED.started_count, "
+                       "completed_count = EXCLUDED.completed_count, "
+                       "failed_count = EXCLUDED.failed_count, "
+                       "unknown_scenario_count = EXCLUDED.unknown_scenario_count, "
+                       "updated_at = now()",
+                       err)) != CD_OK))
+        return st;
+
+    /* New runs straight into the table; changed ones through the stage, by run_id. */
+    for (int pass = 0; pass < 2; pass++) {
+        cd_buf_reset(&s->copy);
+        for (size_t i = 0; i < s->state.count; i++) {
+            const cd_conversation_t *c = &s->state.convs[i];
+            for (size_t k = 0; k < c->runs_count; k++) {
+                const cd_run_t *run = &c->runs[k];
+                if (!run->dirty || (pass == 0) != (run->run_id == 0))
+                    continue;
+                if (pass == 1)
+                    cd_buf_printf(&s->copy, "%lld\t", (long long)run->run_id);
+                run_row(c, run, &t);
+                copy_row(&s->copy, t.v, RUN_NCOLS);
+                *(pass == 0 ? &new_runs : &changed_runs) += 1;
+            }
+        }
+        if (pass == 0 && new_runs &&
+            (st = copy_in(s, "scenario_runs (" RUN_COLUMNS ")", err)) != CD_OK)
+            return st;
+        if (pass == 1 && changed_runs &&
+            ((st = copy_in(s, "runs_stage (run_id, " RUN_COLUMNS ")", err)) != CD_OK ||
+             (st = exec_ok(s,
+                           "UPDATE scenario_runs AS r SET state = s.state, "
+                           "start_event_id = s.start_event_id, start_time = s.start_time, "
+                           "end_event_id = s.end_event_id, end_time = s.end_time, "
+                           "end_status = s.end_status, duration_ms = s.duration_ms, "
+                           "duration_source = s.duration_source, stale = s.stale, "
+                           "updated_at = now() FROM runs_stage AS s WHERE r.run_id = s.run_id",
+                           err)) != CD_OK))
+            return st;
+    }
+    r->runs = new_runs + changed_runs;
+    return CD_OK;
+}
+
+static cd_status_t write_dead_letters(cd_store_t *s, const cd_batch_t *batch, size_t *count,
+                                      cd_err_t *err)
 {
     *count = 0;
     for (size_t i = 0; i < batch->count; i++) {
@@ -275,84 +614,79 @@ static cd_status_t insert_dead_letters(cd_store_t *s, const cd_batch_t *batch, s
     return CD_OK;
 }
 
-/* Slow path: one savepoint per event, so a refused value dead-letters only its own row. */
-static cd_status_t insert_events_one_by_one(cd_store_t *s, cd_batch_t *batch, size_t *inserted,
-                                            cd_err_t *err)
+static void rollback(cd_store_t *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_t *r,
+                              cd_err_t *err)
 {
     cd_status_t st;
-    row_text_t row;
 
-    *inserted = 0;
+    memset(r, 0, sizeof(*r));
+    reset_records(batch);
+    if ((st = exec_ok(s, "BEGIN", err)) != CD_OK)
+        return st;
+    if ((st = list_conversations(s, batch, err)) != CD_OK ||
+        (st = query_ids(s, "lock_conversations", NULL, err)) != CD_OK ||
+        (st = load_state(s, err)) != CD_OK ||
+        (st = mark_duplicates(s, batch, err)) != CD_OK ||
+        (st = cd_tagger_apply(s->tc, batch, &s->state, err)) != CD_OK ||
+        (st = write_events(s, batch, r, err)) != CD_OK ||
+        (st = write_state(s, r, err)) != CD_OK ||
+        (st = write_dead_letters(s, batch, &r->dead_letters, err)) != CD_OK ||
+        (st = exec_ok(s, "COMMIT", err)) != CD_OK) {
+        rollback(s);
+        return st;
+    }
+    return CD_OK;
+}
+
+/*
+ * Finds the events PostgreSQL refuses, one savepoint each, in a transaction
+ * that is then rolled back; each refused record becomes a dead letter.
+ */
+static cd_status_t reject_refused(cd_store_t *s, cd_batch_t *batch, size_t *refused,
+                                  cd_err_t *err)
+{
+    cd_status_t st;
+    row_text_t t;
+
+    *refused = 0;
+    if ((st = exec_ok(s, "BEGIN", err)) != CD_OK)
+        return st;
     for (size_t i = 0; i < batch->count; i++) {
         cd_record_t *rec = &batch->records[i];
-        if (!rec->valid)
+        if (!rec->valid || rec->duplicate)
             continue;
         if ((st = exec_ok(s, "SAVEPOINT one_event", err)) != CD_OK)
-            return st;
-        event_row(rec, &row);
-        PGresult *res = PQexecPrepared(s->conn, "insert_event", EVENT_NCOLS, row.v, NULL,
-                                       NULL, 0);
+            goto out;
+        event_row(rec, &t);
+        PGresult *res = PQexecPrepared(s->conn, "insert_event", EVENT_NCOLS, t.v, NULL, NULL, 0);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            *inserted += (size_t)atol(PQcmdTuples(res));
             PQclear(res);
             continue;
         }
         cd_err_t why;
         st = fail(s, res, "INSERT INTO events", &why);
-        if (st != CD_ERROR || !sqlstate_is_row_error(s->sqlstate))
-            return cd_err_set(err, st, "%s", why.msg);
+        if (st != CD_ERROR || !sqlstate_is_row_error(s->sqlstate)) {
+            cd_err_set(err, st, "%s", why.msg);
+            goto out;
+        }
         if ((st = exec_ok(s, "ROLLBACK TO SAVEPOINT one_event", err)) != CD_OK)
-            return st;
+            goto out;
         char reason[CD_ERR_MAX + 32];
         snprintf(reason, sizeof(reason), "PostgreSQL refused the event: %s", why.msg);
-        cd_log_warn("store", "event %s at %s/%d@%lld dead-lettered: %s", rec->event.event_id,
+        cd_log_warn("store", "event %s at %s[%d]@%lld dead-lettered: %s", rec->event.event_id,
                     rec->topic, (int)rec->partition, (long long)rec->offset, why.msg);
         cd_record_reject(rec, reason);
+        (*refused)++;
     }
-    return CD_OK;
-}
-
-static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, bool one_by_one,
-                              cd_store_result_t *r, cd_err_t *err)
-{
-    cd_status_t st;
-    size_t valid = 0;
-
-    for (size_t i = 0; i < batch->count; i++)
-        valid += batch->records[i].valid;
-
-    if ((st = exec_ok(s, "BEGIN", err)) != CD_OK)
-        return st;
-
-    if (one_by_one) {
-        if ((st = insert_events_one_by_one(s, batch, &r->inserted, err)) != CD_OK)
-            goto rollback;
-        valid = 0;
-        for (size_t i = 0; i < batch->count; i++)
-            valid += batch->records[i].valid;
-    } else if (valid > 0) {
-        if ((st = copy_events(s, batch, err)) != CD_OK)
-            goto rollback;
-        PGresult *res = PQexec(s->conn, "INSERT INTO events SELECT * FROM events_stage "
-                                        "ON CONFLICT (event_id) DO NOTHING");
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = fail(s, res, "INSERT INTO events", err);
-            goto rollback;
-        }
-        r->inserted = (size_t)atol(PQcmdTuples(res));
-        PQclear(res);
-    }
-    r->duplicates = valid - r->inserted;
-
-    if ((st = insert_dead_letters(s, batch, &r->dead_letters, err)) != CD_OK)
-        goto rollback;
-    return exec_ok(s, "COMMIT", err);
-
-rollback:
-    if (PQstatus(s->conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(s->conn, "ROLLBACK");
-        PQclear(res);
-    }
+    st = CD_OK;
+out:
+    rollback(s);
     return st;
 }
 
@@ -360,16 +694,18 @@ cd_status_t cd_store_write_batch(cd_store_t *s, cd_batch_t *batch, cd_store_resu
                                  cd_err_t *err)
 {
     cd_status_t st;
+    size_t refused;
 
-    memset(res, 0, sizeof(*res));
     if ((st = ensure_ready(s, err)) != CD_OK)
         return st;
-    st = write_once(s, batch, false, res, err);
-    if (st == CD_ERROR && sqlstate_is_row_error(s->sqlstate)) {
-        cd_log_warn("store", "batch of %zu refused, writing it row by row: %s", batch->count,
-                    err->msg);
-        memset(res, 0, sizeof(*res));
-        st = write_once(s, batch, true, res, err);
-    }
-    return st;
+    st = write_once(s, batch, res, err);
+    if (st != CD_ERROR || !sqlstate_is_row_error(s->sqlstate))
+        return st;
+    cd_log_warn("store", "batch of %zu refused, looking for the rows at fault: %s", batch->count,
+                err->msg);
+    if ((st = reject_refused(s, batch, &refused, err)) != CD_OK)
+        return st;
+    if (refused == 0)
+        return cd_err_set(err, CD_ERROR, "batch refused, but no single event is: %s", err->msg);
+    return write_once(s, batch, res, err);
 }

@@ -1,0 +1,126 @@
+/*
+ * tagging.h -- operation IDs, scenario runs and conversations.
+ *
+ * The tagger is pure: given a batch (in Kafka order) and the state of the
+ * conversations it touches as stored in PostgreSQL, it tags each new event
+ * and updates that state in memory.  The store loads the state and writes it
+ * back in the same transaction as the events, so a restart, a kill -9 or a
+ * partition moving to another instance yields the tables an uninterrupted
+ * run yields.
+ *
+ * Rules (the brief's "Tagging"):
+ *  - operation_Id: the trace-id of a valid traceparent (Kafka header, else
+ *    body); else the conversation's operation_Id if it already has one
+ *    (inherited); else transactionId; else derived from the liveWorkItemId
+ *    (a UUID's 32 hex digits, lower case; otherwise the first 32 hex digits
+ *    of its SHA-256).  A conversation keeps the first operation_Id it gets.
+ *  - A Completed or Failed closes the oldest open Started of the same
+ *    scenario in the same conversation; duration = end - start unless the
+ *    source gave durationMs.  An end with no open start is kept as an
+ *    unpaired run, which a later Started no later than the end pairs with.
+ *    An open run is stale once its conversation has seen an event more than
+ *    the scenario's stale time after the run started; closing clears it.
+ */
+#ifndef CONVDIAG_TAGGING_H
+#define CONVDIAG_TAGGING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "convdiag/batch.h"
+#include "convdiag/common.h"
+#include "convdiag/config.h"
+#include "convdiag/strmap.h"
+
+/* "No such time" in the state's time fields. */
+#define CD_NO_TIME INT64_MIN
+
+typedef enum cd_run_state {
+    CD_RUN_OPEN = 0,   /* Started, not ended yet */
+    CD_RUN_COMPLETED,  /* paired with a Completed */
+    CD_RUN_FAILED,     /* paired with a Failed */
+    CD_RUN_UNPAIRED,   /* an end whose start has not been seen */
+} cd_run_state_t;
+
+const char *cd_run_state_name(cd_run_state_t state);
+/* Inverse of cd_run_state_name; -1 when unknown. */
+int cd_run_state_parse(const char *name);
+
+typedef struct cd_run {
+    int64_t run_id; /* 0 until stored */
+    bool dirty;     /* changed by this batch */
+    char *scenario;
+    char *category;
+    cd_run_state_t state;
+    char *start_event_id; /* NULL for an unpaired end (start_us is then meaningless) */
+    int64_t start_us;
+    char *end_event_id; /* NULL while open (end_us is then meaningless) */
+    int64_t end_us;
+    bool end_failed;            /* the end was a Failed */
+    int64_t source_duration_ms; /* durationMs of the end event, -1 if none */
+    int64_t duration_ms;        /* -1 while open */
+    bool stale;
+} cd_run_t;
+
+typedef struct cd_conversation {
+    char *live_work_item_id;
+    bool stored; /* a row exists in PostgreSQL */
+    bool dirty;
+    char *organization_id;
+    char *channel_type;
+    char *operation_id; /* NULL until the first event is tagged */
+    int64_t first_us, last_us;
+    char *outcome;      /* the ending scenario, NULL while none */
+    int64_t outcome_us; /* time of that ending event */
+    int64_t closed_us;  /* ConversationClosed, CD_NO_TIME while none */
+    int64_t events, started, completed, failed, unknown_scenarios;
+
+    cd_run_t *runs; /* open and unpaired runs as loaded, plus the runs this batch touched */
+    size_t runs_count, runs_cap;
+} cd_conversation_t;
+
+/* The conversations one batch touches, found by liveWorkItemId. */
+typedef struct cd_tag_state {
+    cd_conversation_t *convs;
+    size_t count, cap;
+    cd_strmap_t index; /* liveWorkItemId -> index into convs */
+} cd_tag_state_t;
+
+void cd_tag_state_init(cd_tag_state_t *st);
+void cd_tag_state_fini(cd_tag_state_t *st);
+void cd_tag_state_clear(cd_tag_state_t *st);
+cd_conversation_t *cd_tag_state_find(const cd_tag_state_t *st, const char *lwi);
+/* Adds an empty conversation (copying lwi); NULL when out of memory. */
+cd_conversation_t *cd_tag_state_add(cd_tag_state_t *st, const char *lwi);
+/* Adds an empty run to a conversation; NULL when out of memory. */
+cd_run_t *cd_conversation_add_run(cd_conversation_t *conv);
+
+typedef struct cd_tagger_conf {
+    int64_t stale_after_ms; /* default 30 minutes */
+    const cd_stale_override_t *overrides;
+    size_t overrides_count;
+} cd_tagger_conf_t;
+
+/* Reads the stale times from cfg (scenario.stale.after.ms and
+ * scenario.stale.after.ms.<Scenario>). */
+void cd_tagger_conf_from_config(cd_tagger_conf_t *tc, const cd_config_t *cfg);
+int64_t cd_tagger_stale_after_ms(const cd_tagger_conf_t *tc, const char *scenario);
+
+/* The operation_Id derived from a liveWorkItemId; out needs 33 bytes. */
+void cd_operation_id_from_lwi(const char *lwi, char out[33]);
+
+/* Tags one event without conversation context (what `check` shows for a
+ * single event): sets rec->tags from its trace context, transactionId or
+ * liveWorkItemId. */
+void cd_tag_event(cd_record_t *rec, const char *inherited_operation_id);
+
+/*
+ * Tags every valid, non-duplicate record of the batch in order and applies
+ * it to its conversation in st (adding conversations not yet there).
+ * CD_ERROR only when out of memory.
+ */
+cd_status_t cd_tagger_apply(const cd_tagger_conf_t *tc, cd_batch_t *batch, cd_tag_state_t *st,
+                            cd_err_t *err);
+
+#endif
