@@ -3,6 +3,9 @@
 #ifndef CONVDIAG_JSON_H
 #define CONVDIAG_JSON_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "convdiag/buf.h"
 
 /* A JSON string literal: quotes, and escapes for '"', '\\' and control characters;
@@ -11,5 +14,14 @@ void cd_json_put_string(cd_buf_t *b, const char *s);
 
 /* The shortest decimal form that reads back as the same double. */
 void cd_json_put_number(cd_buf_t *b, double v);
+
+/*
+ * Finds the value of member `key` of the top-level object in the valid JSON
+ * text buf[0..len), as a span of the original text (numbers keep every digit
+ * they were sent with).  False when the root is not an object or has no such
+ * member.
+ */
+bool cd_json_member_span(const char *buf, size_t len, const char *key, const char **value,
+                         size_t *value_len);
 
 #endif

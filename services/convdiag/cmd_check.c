@@ -1,0 +1,257 @@
+/*
+ * cmd_check.c -- `convdiag check`: validates and tags events from stdin, with
+ * no Kafka and no PostgreSQL, one JSON line out per line in.
+ */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "convdiag/batch.h"
+#include "convdiag/json.h"
+#include "convdiag/strmap.h"
+#include "convdiag/tagging.h"
+#include "convdiag/timeutil.h"
+
+static const char help[] =
+    "Usage: convdiag check [OPTIONS] < events.jsonl\n\n"
+    "Reads events as JSON lines on stdin, each line an event or an object\n"
+    "{\"headers\": {\"traceparent\": ..., \"tracestate\": ...}, \"event\": {...}}\n"
+    "carrying Kafka headers and the event.  For each line prints one JSON line:\n"
+    "the tagged event (canonical scenario, category, status, operation_Id,\n"
+    "operation_ParentId, session_Id, user_Id) or the rejection with its reason.\n"
+    "Lines are taken as one stream, in order: later events of a conversation\n"
+    "inherit its operation_Id, and a repeated eventId is reported as a duplicate.\n"
+    "Exit code 1 when any line was rejected.\n\n" CLI_COMMON_HELP;
+
+typedef struct checker {
+    cd_event_limits_t limits;
+    cd_tagger_conf_t tagger;
+    cd_tag_state_t state; /* conversations seen so far */
+    cd_strmap_t seen;     /* eventIds seen so far, keys owned by `ids` */
+    char **ids;
+    size_t ids_count, ids_cap;
+} checker_t;
+
+static void put_member(cJSON *o, const char *key, const char *value)
+{
+    if (value)
+        cJSON_AddStringToObject(o, key, value);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static void print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (s) {
+        puts(s);
+        cJSON_free(s);
+    }
+    cJSON_Delete(o);
+}
+
+static void print_rejection(long lineno, const char *reason)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "line", (double)lineno);
+    cJSON_AddBoolToObject(o, "ok", 0);
+    cJSON_AddStringToObject(o, "error", reason);
+    print_json(o);
+}
+
+static void print_tagged(long lineno, const cd_record_t *rec)
+{
+    const cd_event_t *ev = &rec->event;
+    char ts[40];
+    cJSON *o = cJSON_CreateObject();
+
+    cd_time_format_utc(ev->ts_us, 6, ts, sizeof(ts));
+    cJSON_AddNumberToObject(o, "line", (double)lineno);
+    cJSON_AddBoolToObject(o, "ok", 1);
+    cJSON_AddStringToObject(o, "eventId", ev->event_id);
+    cJSON_AddStringToObject(o, "timestamp", ts);
+    cJSON_AddStringToObject(o, "liveWorkItemId", ev->live_work_item_id);
+    cJSON_AddStringToObject(o, "scenario", ev->scenario);
+    cJSON_AddStringToObject(o, "scenarioReceived", ev->scenario_received);
+    cJSON_AddStringToObject(o, "category", ev->category);
+    cJSON_AddStringToObject(o, "status", cd_event_status_name(ev->status));
+    cJSON_AddBoolToObject(o, "duplicate", rec->duplicate);
+    if (!rec->duplicate) {
+        cJSON_AddStringToObject(o, "operation_Id", rec->tags.operation_id);
+        cJSON_AddStringToObject(o, "operationIdSource", cd_opid_source_name(rec->tags.source));
+        cJSON_AddStringToObject(o, "operation_ParentId", ev->live_work_item_id);
+        cJSON_AddStringToObject(o, "operation_Name", ev->scenario);
+        put_member(o, "session_Id", ev->session_id);
+        cJSON_AddStringToObject(o, "user_Id", ev->user_id ? ev->user_id : "0");
+        put_member(o, "traceparent", rec->tags.traceparent);
+        put_member(o, "tracestate", rec->tags.tracestate);
+    }
+    print_json(o);
+}
+
+/* Splits a wrapper line into the event's text and its headers; a plain event
+ * line is its own event text.  Returns a reason on a malformed wrapper. */
+static const char *unwrap(const char *line, size_t len, cd_record_t *rec)
+{
+    cJSON *root = cJSON_ParseWithLength(line, len);
+    const char *why = NULL;
+
+    rec->payload = line;
+    rec->len = len;
+    if (!root || !cJSON_IsObject(root) || !cJSON_GetObjectItemCaseSensitive(root, "event"))
+        goto out; /* not a wrapper: the parser will judge the line as an event */
+
+    const cJSON *headers = cJSON_GetObjectItemCaseSensitive(root, "headers");
+    if (headers && !cJSON_IsObject(headers)) {
+        why = "headers: expected an object of Kafka header names and values";
+        goto out;
+    }
+    for (const cJSON *h = headers ? headers->child : NULL; h; h = h->next) {
+        if (!cJSON_IsString(h)) {
+            why = "headers: every header value must be a string";
+            goto out;
+        }
+        if (strcmp(h->string, "traceparent") == 0)
+            rec->header_traceparent = strdup(h->valuestring);
+        else if (strcmp(h->string, "tracestate") == 0)
+            rec->header_tracestate = strdup(h->valuestring);
+    }
+    if (!cd_json_member_span(line, len, "event", &rec->payload, &rec->len))
+        why = "event: missing";
+out:
+    cJSON_Delete(root);
+    return why;
+}
+
+/* Remembers an eventId; true when it was seen before. */
+static bool seen_before(checker_t *ck, const char *event_id)
+{
+    size_t dummy;
+    if (cd_strmap_get(&ck->seen, event_id, &dummy))
+        return true;
+    if (ck->ids_count == ck->ids_cap) {
+        size_t cap = ck->ids_cap ? ck->ids_cap * 2 : 256;
+        char **ids = realloc(ck->ids, cap * sizeof(*ids));
+        if (!ids)
+            return false;
+        ck->ids = ids;
+        ck->ids_cap = cap;
+    }
+    char *copy = strdup(event_id);
+    if (copy && cd_strmap_add(&ck->seen, copy, 0, NULL) == 1)
+        ck->ids[ck->ids_count++] = copy;
+    else
+        free(copy);
+    return false;
+}
+
+/* Returns true when the line was accepted. */
+static bool check_line(checker_t *ck, cd_batch_t *batch, const char *line, size_t len,
+                       long lineno)
+{
+    cd_record_t *rec = cd_batch_push(batch);
+    bool ok = false;
+    cd_err_t err;
+
+    if (!rec) {
+        print_rejection(lineno, "out of memory");
+        return false;
+    }
+    rec->topic = "stdin";
+    rec->offset = lineno;
+    const char *why = unwrap(line, len, rec);
+    if (why) {
+        print_rejection(lineno, why);
+        goto out;
+    }
+    cd_batch_parse(batch, &ck->limits);
+    if (!rec->valid) {
+        print_rejection(lineno, rec->reason ? rec->reason : "out of memory");
+        goto out;
+    }
+    rec->duplicate = seen_before(ck, rec->event.event_id);
+    if (cd_tagger_apply(&ck->tagger, batch, &ck->state, &err) != CD_OK) {
+        print_rejection(lineno, err.msg);
+        goto out;
+    }
+    print_tagged(lineno, rec);
+    ok = true;
+out:
+    cd_batch_clear(batch);
+    return ok;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    checker_t ck;
+    cd_batch_t batch = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0, rejected = 0;
+    cli_t cli;
+    int opt, rc = CLI_EXIT_OK;
+
+    memset(&ck, 0, sizeof(ck));
+    cd_tag_state_init(&ck.state);
+    cd_strmap_init(&ck.seen);
+    cli_init(&cli, "check");
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(help, stdout);
+            goto out;
+        }
+        if (!cli_common_option(&cli, opt, optarg)) {
+            rc = cli_usage_error(&cli, "invalid option");
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (!cli_load_config(&cli)) {
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    cd_event_limits_init(&ck.limits);
+    ck.limits.max_bytes = cli.cfg.event_max_bytes;
+    ck.limits.strict_scenarios = cli.cfg.scenarios_strict;
+    cd_tagger_conf_from_config(&ck.tagger, &cli.cfg);
+    if (cd_batch_init(&batch, 1) != CD_OK) {
+        fprintf(stderr, "convdiag check: out of memory\n");
+        rc = CLI_EXIT_FAILURE;
+        goto out;
+    }
+
+    while ((n = getline(&line, &cap, stdin)) != -1) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        if (n == 0)
+            continue;
+        if (!check_line(&ck, &batch, line, (size_t)n, lineno))
+            rejected++;
+    }
+    fflush(stdout);
+    if (rejected) {
+        fprintf(stderr, "convdiag check: %ld of the lines rejected\n", rejected);
+        rc = CLI_EXIT_FAILURE;
+    }
+out:
+    free(line);
+    cd_batch_fini(&batch);
+    for (size_t i = 0; i < ck.ids_count; i++)
+        free(ck.ids[i]);
+    free(ck.ids);
+    cd_strmap_fini(&ck.seen);
+    cd_tag_state_fini(&ck.state);
+    cli_fini(&cli);
+    return rc;
+}
