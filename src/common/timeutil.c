@@ -4,12 +4,24 @@
 #include <stdbool.h>
 #include <string.h>
 
+/* a / b rounded down, and the remainder that goes with it, in [0, b), for b > 0. */
+static int64_t floor_divmod(int64_t a, int64_t b, int64_t *rem)
+{
+    int64_t q = a / b, r = a % b;
+
+    if (r < 0) {
+        r += b;
+        q--;
+    }
+    *rem = r;
+    return q;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
+    int64_t yoe;
+    const int64_t era = floor_divmod(y - (m <= 2), 400, &yoe);
     const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
@@ -22,9 +34,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
  */
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
+    int64_t doe64;
+    const int64_t era = floor_divmod(z + 719468, 146097, &doe64);
+    const unsigned doe = (unsigned)doe64;
     const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     const unsigned mp = (5 * doy + 2) / 153;
@@ -152,17 +164,10 @@ static char *put_year(char *o, int y)
 
 size_t cd_time_write_utc(char *out, int64_t us, int frac_digits)
 {
-    /* Floor division: a time before 1970 lies in the second and day that begin before it. */
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
+    /* Rounded down: a time before 1970 lies in the second and day that begin before it. */
+    int64_t frac, sod;
+    int64_t secs = floor_divmod(us, 1000000, &frac);
+    int64_t days = floor_divmod(secs, 86400, &sod);
     int y;
     unsigned m, d, s = (unsigned)sod;
     char *o;

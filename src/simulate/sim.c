@@ -893,7 +893,7 @@ static void put_uint(cd_buf_t *b, uint64_t v)
 
 /*
  * Identifiers and timestamps are digits, hex and punctuation: they need no
- * escaping and are written, quotes included, straight from a small array.
+ * escaping and are written, quotes included, straight into the buffer.
  */
 static void put_uuid(cd_buf_t *b, const sim_uuid_t *u)
 {

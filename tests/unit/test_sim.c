@@ -391,6 +391,14 @@ static void test_timestamp_form(void **state)
     expect_first_timestamp(1835481599999999LL, "2028-02-29T23:59:59.999Z");
     expect_first_timestamp(951782400000000LL, "2000-02-29T00:00:00.000Z");
     expect_first_timestamp(4102444799000000LL, "2099-12-31T23:59:59.000Z");
+    /* Before 1970 the millisecond is still the one the instant falls in. */
+    expect_first_timestamp(-1, "1969-12-31T23:59:59.999Z");
+    expect_first_timestamp(-1000, "1969-12-31T23:59:59.999Z");
+    expect_first_timestamp(-1001, "1969-12-31T23:59:59.998Z");
+    expect_first_timestamp(-86400000000LL, "1969-12-31T00:00:00.000Z");
+    expect_first_timestamp(-11676096000000000LL, "1600-01-01T00:00:00.000Z");
+    expect_first_timestamp(-62167219200000000LL, "0000-01-01T00:00:00.000Z");
+    expect_first_timestamp(253402300799999000LL, "9999-12-31T23:59:59.999Z");
 }
 
 /* ---- Conversations ---- */
