@@ -18,7 +18,11 @@ id="bench_ingest_$$"
 export PGDATABASE=$id CONVDIAG_KAFKA_TOPIC=$id CONVDIAG_LOG_LEVEL=warn
 work=$(mktemp -d)
 cleanup() {
-  PGDATABASE=postgres psql -X -q -c "DROP DATABASE IF EXISTS $id WITH (FORCE)" || true
+  # An autovacuum worker still on the database makes DROP fail for a moment.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    PGDATABASE=postgres psql -X -q -c "DROP DATABASE IF EXISTS $id WITH (FORCE)" 2>/dev/null && break
+    sleep 0.5
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -25,11 +25,22 @@ sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 # The admin connection for creating and dropping the test database.
 admin_sql() { PGDATABASE=postgres psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 
+# DROP DATABASE ... WITH (FORCE) cannot end an autovacuum worker that is
+# still on the database; it is gone within moments, so try again.
+drop_db() {
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    admin_sql "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  admin_sql "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
+}
+
 t_cleanup() {
   local rc=$?
   set +e
   [[ -n "${T_PIDS:-}" ]] && kill -9 $T_PIDS 2>/dev/null
-  if [[ -n "${T_DB:-}" ]]; then admin_sql "DROP DATABASE IF EXISTS \"$T_DB\" WITH (FORCE)"; fi
+  if [[ -n "${T_DB:-}" ]]; then drop_db "$T_DB"; fi
   exit "$rc"
 }
 

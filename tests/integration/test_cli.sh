@@ -52,12 +52,12 @@ grep -q '0001_events.sql failed, nothing of it was applied: relation "dead_lette
   fail "failing migration not named: $out"
 assert_eq "$(PGDATABASE="${T_DB}_f" sql "SELECT count(*) FROM schema_migrations")" 0 "migrations recorded"
 assert_eq "$(PGDATABASE="${T_DB}_f" sql "SELECT to_regclass('events') IS NULL")" t "events table rolled back"
-admin_sql "DROP DATABASE \"${T_DB}_f\" WITH (FORCE)"
+drop_db "${T_DB}_f"
 
 # run without a schema: a clear error, not a wait.
 admin_sql "CREATE DATABASE \"${T_DB}_e\""
 expect 1 "has \`convdiag migrate\` been run" env PGDATABASE="${T_DB}_e" "$CONVDIAG" run --until-caught-up
-admin_sql "DROP DATABASE \"${T_DB}_e\" WITH (FORCE)"
+drop_db "${T_DB}_e"
 # a topic that does not exist
 expect 1 "no-such-topic" "$CONVDIAG" run --until-caught-up --topic no-such-topic
 echo "1 passed, 0 failed"
