@@ -96,6 +96,10 @@ struct cd_store {
     cd_buf_t copy;    /* COPY data */
     cd_buf_t ids;     /* newline-separated id lists */
     cd_strmap_t seen; /* eventIds of the batch */
+    /* Look up the batch's eventIds before writing?  Only needed while replays
+     * are likely (after a start, after a batch that had duplicates); otherwise
+     * the primary key tells us, at no cost, by refusing the COPY. */
+    bool check_stored;
     cd_tag_state_t state;
 };
 
@@ -205,6 +209,7 @@ cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
         return NULL;
     }
     s->tc = tc;
+    s->check_stored = true;
     cd_buf_init(&s->copy);
     cd_buf_init(&s->ids);
     cd_strmap_init(&s->seen);
@@ -214,10 +219,14 @@ cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
 
 cd_status_t cd_store_connect(cd_store_t *s, cd_err_t *err)
 {
-    cd_status_t st = ensure_ready(s, err);
-    if (st == CD_ERROR && strcmp(s->sqlstate, "42P01") == 0)
-        return cd_err_set(err, CD_ERROR, "%s (has `convdiag migrate` been run?)", err->msg);
-    return st;
+    cd_err_t why;
+    cd_status_t st = ensure_ready(s, &why);
+    if (st == CD_OK)
+        return CD_OK;
+    return cd_err_set(err, st, "%s%s", why.msg,
+                      st == CD_ERROR && strcmp(s->sqlstate, "42P01") == 0
+                          ? " (has `convdiag migrate` been run?)"
+                          : "");
 }
 
 void cd_store_free(cd_store_t *s)
@@ -390,7 +399,8 @@ static cd_status_t list_conversations(cd_store_t *s, const cd_batch_t *batch, cd
     return s->ids.oom ? cd_err_set(err, CD_RETRY, "out of memory listing conversations") : CD_OK;
 }
 
-static cd_status_t mark_duplicates(cd_store_t *s, cd_batch_t *batch, cd_err_t *err)
+static cd_status_t mark_duplicates(cd_store_t *s, cd_batch_t *batch, bool check_stored,
+                                   cd_err_t *err)
 {
     PGresult *res = NULL;
     cd_status_t st;
@@ -410,6 +420,8 @@ static cd_status_t mark_duplicates(cd_store_t *s, cd_batch_t *batch, cd_err_t *e
             cd_buf_putc(&s->ids, '\n');
         }
     }
+    if (!check_stored)
+        return CD_OK;
     if ((st = query_ids(s, "stored_event_ids", &res, err)) != CD_OK)
         return st;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -625,22 +637,37 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
 {
     cd_status_t st;
 
+    int64_t t[9];
+    int n = 0;
+
     memset(r, 0, sizeof(*r));
     reset_records(batch);
+    t[n++] = cd_mono_us();
     if ((st = exec_ok(s, "BEGIN", err)) != CD_OK)
         return st;
+    /* Each step stamps its end time, for the debug line below. */
     if ((st = list_conversations(s, batch, err)) != CD_OK ||
         (st = query_ids(s, "lock_conversations", NULL, err)) != CD_OK ||
-        (st = load_state(s, err)) != CD_OK ||
-        (st = mark_duplicates(s, batch, err)) != CD_OK ||
-        (st = cd_tagger_apply(s->tc, batch, &s->state, err)) != CD_OK ||
-        (st = write_events(s, batch, r, err)) != CD_OK ||
-        (st = write_state(s, r, err)) != CD_OK ||
-        (st = write_dead_letters(s, batch, &r->dead_letters, err)) != CD_OK ||
-        (st = exec_ok(s, "COMMIT", err)) != CD_OK) {
+        (t[n++] = cd_mono_us(), st = load_state(s, err)) != CD_OK ||
+        (t[n++] = cd_mono_us(), st = mark_duplicates(s, batch, s->check_stored, err)) !=
+            CD_OK ||
+        (t[n++] = cd_mono_us(), st = cd_tagger_apply(s->tc, batch, &s->state, err)) != CD_OK ||
+        (t[n++] = cd_mono_us(), st = write_events(s, batch, r, err)) != CD_OK ||
+        (t[n++] = cd_mono_us(), st = write_state(s, r, err)) != CD_OK ||
+        (t[n++] = cd_mono_us(), st = write_dead_letters(s, batch, &r->dead_letters, err)) !=
+            CD_OK ||
+        (t[n++] = cd_mono_us(), st = exec_ok(s, "COMMIT", err)) != CD_OK) {
         rollback(s);
         return st;
     }
+    t[n++] = cd_mono_us();
+    cd_log_debug("store",
+                 "batch of %zu in %lld us: lock %lld, load %lld, duplicates %lld, tag %lld, "
+                 "events %lld, state %lld, dead letters %lld, commit %lld",
+                 batch->count, (long long)(t[8] - t[0]), (long long)(t[1] - t[0]),
+                 (long long)(t[2] - t[1]), (long long)(t[3] - t[2]), (long long)(t[4] - t[3]),
+                 (long long)(t[5] - t[4]), (long long)(t[6] - t[5]), (long long)(t[7] - t[6]),
+                 (long long)(t[8] - t[7]));
     return CD_OK;
 }
 
@@ -699,13 +726,20 @@ cd_status_t cd_store_write_batch(cd_store_t *s, cd_batch_t *batch, cd_store_resu
     if ((st = ensure_ready(s, err)) != CD_OK)
         return st;
     st = write_once(s, batch, res, err);
+    if (st == CD_ERROR && !s->check_stored && strcmp(s->sqlstate, "23505") == 0) {
+        s->check_stored = true; /* a replay: write again knowing what is stored */
+        st = write_once(s, batch, res, err);
+    }
+    if (st == CD_OK)
+        s->check_stored = res->duplicates > 0;
     if (st != CD_ERROR || !sqlstate_is_row_error(s->sqlstate))
         return st;
+    cd_err_t first = *err;
     cd_log_warn("store", "batch of %zu refused, looking for the rows at fault: %s", batch->count,
-                err->msg);
+                first.msg);
     if ((st = reject_refused(s, batch, &refused, err)) != CD_OK)
         return st;
     if (refused == 0)
-        return cd_err_set(err, CD_ERROR, "batch refused, but no single event is: %s", err->msg);
+        return cd_err_set(err, CD_ERROR, "batch refused, but no single event is: %s", first.msg);
     return write_once(s, batch, res, err);
 }

@@ -64,6 +64,18 @@ grep -q "0 events stored, $expected duplicates" "$T_WORK/run3.out" ||
   fail "replay was not absorbed: $(cat "$T_WORK/run3.out")"
 assert_eq "$(sql 'SELECT count(*) FROM events')" "$expected" "events after replay"
 
+# New events first, then a replay, in one run with small batches: once clean
+# batches have passed, the store stops looking eventIds up before writing and
+# must notice the replay from the primary key instead.
+"$CONVDIAG" simulate --seed 44 --start "$SIM_START" --conversations 50 >/dev/null
+fresh=$("$CONVDIAG" simulate --seed 44 --start "$SIM_START" --conversations 50 --dry-run 2>/dev/null | wc -l)
+"$CONVDIAG" simulate "${sim[@]}" >/dev/null
+"$CONVDIAG" run --until-caught-up --set batch.max.events=100 > "$T_WORK/run3b.out"
+grep -q "$fresh events stored, $expected duplicates" "$T_WORK/run3b.out" ||
+  fail "replay after clean batches: $(cat "$T_WORK/run3b.out")"
+expected=$((expected + fresh))
+assert_eq "$(sql 'SELECT count(*) FROM events')" "$expected" "events after a replay behind new events"
+
 # SIGTERM: the batch in hand is finished, offsets committed, exit 0.
 "$CONVDIAG" simulate --seed 43 --start "$SIM_START" --conversations 2000 >/dev/null
 more=$("$CONVDIAG" simulate --seed 43 --start "$SIM_START" --conversations 2000 --dry-run 2>/dev/null | wc -l)
