@@ -12,7 +12,8 @@
  * UTF-8 passes through. */
 void cd_json_put_string(cd_buf_t *b, const char *s);
 
-/* The shortest decimal form that reads back as the same double. */
+/* The shortest decimal form that reads back as the same double; null for
+ * infinities and NaN, which JSON cannot represent. */
 void cd_json_put_number(cd_buf_t *b, double v);
 
 /*

@@ -1,6 +1,7 @@
 /* json.c -- JSON text output helpers; see json.h. */
 #include "convdiag/json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ void cd_json_put_string(cd_buf_t *b, const char *s)
 void cd_json_put_number(cd_buf_t *b, double v)
 {
     char tmp[32];
+    if (!isfinite(v)) { /* JSON has no infinity or NaN */
+        cd_buf_puts(b, "null");
+        return;
+    }
     for (int digits = 15; digits <= 17; digits++) {
         snprintf(tmp, sizeof(tmp), "%.*g", digits, v);
         if (strtod(tmp, NULL) == v)

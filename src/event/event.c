@@ -315,6 +315,11 @@ static bool check_attributes(check_ctx_t *c, const cJSON *v, cd_event_t *ev)
                                   "attributes.%s: value is over the limit of %zu characters",
                                   excerpt(a->string, c->buf, 40), c->limits->max_text_chars),
                        false;
+        } else if (cJSON_IsNumber(a) && !isfinite(a->valuedouble)) {
+            return cd_err_set(c->err, CD_ERROR,
+                              "attributes.%s: the number is too large to be represented",
+                              excerpt(a->string, c->buf, 40)),
+                   false;
         } else if (!cJSON_IsNumber(a) && !cJSON_IsBool(a)) {
             return cd_err_set(c->err, CD_ERROR,
                               "attributes.%s: expected a string, number or boolean, got %s",
