@@ -133,7 +133,9 @@ static bool is_ending(const char *scenario)
     return false;
 }
 
-/* Conversation-level facts; each is independent of the order events arrive in. */
+/* Conversation-level facts.  Counts, first/last, outcome and closed time do not
+ * depend on the order events arrive in; organization, channel and operation_Id
+ * come from the first event to arrive, which the partition order fixes. */
 static bool update_conversation(cd_conversation_t *c, const cd_record_t *rec)
 {
     const cd_event_t *ev = &rec->event;
