@@ -22,6 +22,7 @@ typedef struct cd_ingest_stats {
     uint64_t duplicates;
     uint64_t dead_letters;
     uint64_t unknown_scenarios;
+    uint64_t stale_runs;
     uint64_t batches;
 } cd_ingest_stats_t;
 

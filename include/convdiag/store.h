@@ -29,6 +29,7 @@ typedef struct cd_store_result {
     size_t unknown_scenarios; /* new events whose scenario the catalogue does not know */
     size_t conversations;     /* conversations written */
     size_t runs;              /* scenario runs written */
+    size_t stale_runs;        /* open runs this batch flagged stale */
 } cd_store_result_t;
 
 /* A store for a libpq conninfo string or URL ("" = libpq's PG* environment);

@@ -85,6 +85,7 @@ typedef struct cd_tag_state {
     cd_conversation_t *convs;
     size_t count, cap;
     cd_strmap_t index; /* liveWorkItemId -> index into convs */
+    size_t newly_stale; /* open runs flagged stale by the last cd_tagger_apply */
 } cd_tag_state_t;
 
 void cd_tag_state_init(cd_tag_state_t *st);

@@ -98,10 +98,11 @@ int cmd_run(int argc, char **argv)
     }
     double secs = (double)(cd_mono_us() - t0) / 1e6;
     printf("run: %s after %.1f s: %llu messages, %llu events stored, %llu duplicates, "
-           "%llu dead letters, %llu unknown scenarios\n",
+           "%llu dead letters, %llu unknown scenarios, %llu runs flagged stale\n",
            stop_requested ? "stopped" : "caught up", secs, (unsigned long long)stats.messages,
            (unsigned long long)stats.inserted, (unsigned long long)stats.duplicates,
-           (unsigned long long)stats.dead_letters, (unsigned long long)stats.unknown_scenarios);
+           (unsigned long long)stats.dead_letters, (unsigned long long)stats.unknown_scenarios,
+           (unsigned long long)stats.stale_runs);
 out:
     cli_fini(&cli);
     return rc;

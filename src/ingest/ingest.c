@@ -48,12 +48,13 @@ static void progress(ingest_t *in, bool force)
     const cd_ingest_stats_t *s = in->stats;
     cd_log_info("run",
                 "progress: %llu messages (%.0f/s), %llu events stored, %llu duplicates, "
-                "%llu dead letters, %llu unknown scenarios, %llu batches",
+                "%llu dead letters, %llu unknown scenarios, %llu runs flagged stale, "
+                "%llu batches",
                 (unsigned long long)s->messages,
                 secs > 0 ? (double)(s->messages - in->last_progress_messages) / secs : 0.0,
                 (unsigned long long)s->inserted, (unsigned long long)s->duplicates,
                 (unsigned long long)s->dead_letters, (unsigned long long)s->unknown_scenarios,
-                (unsigned long long)s->batches);
+                (unsigned long long)s->stale_runs, (unsigned long long)s->batches);
     in->last_progress_us = now;
     in->last_progress_messages = s->messages;
 }
@@ -78,6 +79,7 @@ static cd_status_t write_batch(ingest_t *in, cd_err_t *err)
             in->stats->duplicates += res.duplicates;
             in->stats->dead_letters += res.dead_letters;
             in->stats->unknown_scenarios += res.unknown_scenarios;
+            in->stats->stale_runs += res.stale_runs;
             in->stats->batches++;
             break;
         }

@@ -4,11 +4,12 @@
  * A conversation is planned in full before its first event goes out: the flow
  * it follows, who takes part, every timestamp and every identifier.  All the
  * randomness is spent while planning, so rendering a planned event as JSON is
- * a pure function of that event.  The split is deliberate: a stage that
- * reorders, repeats or damages planned events (disorder, duplicates, aliases,
- * malformed input) fits between planning and rendering without touching
- * either, and each planned event carries everything it needs to be rendered
- * on its own.
+ * a pure function of that event.  Between the two, the disorder stage turns
+ * the planned events into the messages that go out: it may send an event
+ * late, out of order, twice, under an alias of its scenario or broken.  It
+ * draws from a stream of its own, so planning and therefore the events
+ * themselves are the same whatever disorder is configured, and with none
+ * configured the messages are the planned events in order.
  *
  * Random numbers come from xoshiro256**, seeded through splitmix64.  Each
  * conversation has a generator of its own, seeded from the run's seed and the
@@ -21,10 +22,12 @@
 #include "convdiag/sim.h"
 #include "convdiag/buf.h"
 #include "convdiag/common.h"
+#include "convdiag/json.h"
 #include "convdiag/timeutil.h"
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,9 +42,11 @@ typedef struct rng {
 #define GOLDEN_GAMMA 0x9e3779b97f4a7c15ULL
 
 /* Stream numbers for what is not a conversation; conversations use their
- * index, which never gets near these. */
-#define STREAM_POOLS    UINT64_MAX
-#define STREAM_ARRIVALS (UINT64_MAX - 1)
+ * index, which never gets near these, and the disorder of conversation i
+ * uses STREAM_DISORDER(i). */
+#define STREAM_POOLS       UINT64_MAX
+#define STREAM_ARRIVALS    (UINT64_MAX - 1)
+#define STREAM_DISORDER(i) ((1ULL << 63) | (i))
 
 static uint64_t mix64(uint64_t z)
 {
@@ -261,6 +266,43 @@ static const struct {
     [SC_CLOSED] = {"ConversationClosed", 50, 500},
 };
 
+/* Older names upstream systems still send, as the contract lists them: at
+ * most two per scenario, and every scenario but CustomerIdentified has one. */
+#define MAX_ALIASES 2
+
+static const char *const aliases[][MAX_ALIASES] = {
+    [SC_INITIALIZED] = {"CreateConversation", "ConversationCreated"},
+    [SC_IDENTIFIED] = {NULL},
+    [SC_BOT_ASSIGNED] = {"CopilotAgentAssignedToConversation"},
+    [SC_BOT_ENDED] = {"BotChatEnd"},
+    [SC_BOT_ESCALATED] = {"BotEscalationToHuman", "CopilotAgentEscalationToCSR"},
+    [SC_CLASSIFIED] = {"Classification"},
+    [SC_QUEUED] = {"RTQ", "RouteToQueue"},
+    [SC_ACCEPTED] = {"AgentAccept", "CSRAccepted"},
+    [SC_REJECTED] = {"AgentReject", "CSRRejected"},
+    [SC_TIMED_OUT] = {"AgentTimeout", "CSRNotificationTimeout"},
+    [SC_REJOINED] = {"CSRRejoined"},
+    [SC_SELF_ASSIGNED] = {"AgentPickAssignment", "CSRPickedConversation"},
+    [SC_ENDED_BY_CUSTOMER] = {"CustomerEndConversation", "CustomerEndedConversation"},
+    [SC_ENDED_BY_AGENT] = {"AgentEndConversation", "CSREndedConversation"},
+    [SC_SESSION_CLOSED] = {"AgentCloseSession", "CSRClosedSession"},
+    [SC_ABANDONED] = {"CustomerDisconnect", "CustomerDisconnected"},
+    [SC_FORCE_CLOSED] = {"SupervisorForceCloseConversation",
+                         "SupervisorForceClosedConversation"},
+    [SC_CLOSED] = {"ConversationClose"},
+};
+
+_Static_assert(CD_ARRAY_LEN(aliases) == CD_ARRAY_LEN(scenarios), "an alias row per scenario");
+
+static uint32_t alias_count(scenario_t sc)
+{
+    uint32_t n = 0;
+
+    while (n < MAX_ALIASES && aliases[sc][n])
+        n++;
+    return n;
+}
+
 typedef enum status {
     ST_STARTED,
     ST_COMPLETED,
@@ -399,20 +441,51 @@ typedef struct sim_ev {
     uint32_t attr_n;     /* the number ATTR_OFFER and ATTR_MESSAGES report */
 } sim_ev_t;
 
+/* A message to send: a planned event and what the disorder stage did to it. */
+typedef struct sim_msg {
+    sim_ev_t ev;
+    uint64_t release;  /* late: goes out just before conversation `release` begins */
+    uint32_t order;    /* position of the event in its conversation as planned */
+    uint32_t rank;     /* where reordering puts it; see reorder() */
+    uint32_t bad_arg;  /* random bits that pick how a malformed message is broken */
+    uint8_t flags;     /* CD_SIM_* */
+    uint8_t alias;     /* 0: canonical name; n: aliases[scenario][n - 1] */
+    uint8_t bad;       /* cd_sim_malformed_t */
+    uint8_t reorder;   /* held back behind this many later events of its conversation */
+    uint8_t duplicate; /* 0: sent once; n: repeated after n - 1 further messages */
+} sim_msg_t;
+
+#define MAX_REORDER 3   /* a message is held back behind at most this many */
+#define MAX_DUPLICATE 3 /* sim_msg_t.duplicate is at most this */
+
+/* A growable array of messages. */
+typedef struct msg_list {
+    sim_msg_t *v;
+    size_t n, cap;
+} msg_list_t;
+
 struct cd_sim {
     cd_sim_conf_t conf;
     org_t orgs[CD_ARRAY_LEN(tenants)];
     rng_t arrivals;
     double mean_gap_us;
     int64_t next_arrival_us;
+    bool disorder; /* some disorder is configured */
 
-    /* The planned events of the conversation being yielded, in output order. */
+    /* The planned events of the conversation being planned, in planned order. */
     sim_ev_t *pending;
-    size_t npending, next, cap;
+    size_t npending, cap;
 
-    cd_buf_t json;
-    char key[UUID_LEN + 1];
+    /* Messages ready to go, in output order, the next at queue.v[next]; the
+     * batch they are assembled in; late messages held back, in the order
+     * they were held. */
+    msg_list_t queue, batch, held;
+    size_t next;
+
+    cd_buf_t json, scratch;
+    char key[UUID_LEN + 1], event_id[UUID_LEN + 1];
     uint64_t conversations, events;
+    uint64_t flagged[5]; /* messages sent with each CD_SIM_* bit */
     bool failed; /* an allocation failed: the stream has ended */
 };
 
@@ -808,7 +881,7 @@ static int plan_conversation(cd_sim_t *sim)
     sim_conv_t *c = &p.conv;
 
     rng_seed(&p.rng, sim->conf.seed, sim->conversations);
-    sim->npending = sim->next = 0;
+    sim->npending = 0;
 
     c->index = sim->conversations;
     c->id = rng_uuid(&p.rng);
@@ -852,31 +925,11 @@ static int plan_conversation(cd_sim_t *sim)
 /* ,"name": -- every field but the first starts so. */
 #define PUT_KEY(b, name) PUT_LIT((b), ",\"" name "\":")
 
-/* A JSON string from the tables above.  Every such value is ours, but
- * escaping keeps it valid should a table ever hold a quote or a control
- * character. */
-static void put_string(cd_buf_t *b, const char *s)
-{
-    char *start = cd_buf_reserve(b, strlen(s) * 6 + 2), *o = start;
-
-    if (!o)
-        return;
-    *o++ = '"';
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            *o++ = '\\';
-            *o++ = (char)ch;
-        } else if (ch < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o = put_hex(o + 4, ch, 2);
-        } else {
-            *o++ = (char)ch;
-        }
-    }
-    *o++ = '"';
-    cd_buf_commit(b, (size_t)(o - start));
-}
+/*
+ * Strings from the tables above go through cd_json_put_string.  Every such
+ * value is ours and plain (no quote, backslash or control character), but
+ * escaping keeps the output valid should a table ever hold one.
+ */
 
 /* v in decimal. */
 static void put_uint(cd_buf_t *b, uint64_t v)
@@ -944,7 +997,7 @@ static void put_attributes(cd_buf_t *b, const sim_ev_t *e)
     switch ((attr_t)e->attr) {
     case ATTR_ENTRY:
         PUT_LIT(b, "{\"locale\":");
-        put_string(b, locales[c->locale].name);
+        cd_json_put_string(b, locales[c->locale].name);
         if (c->authenticated)
             PUT_LIT(b, ",\"authenticated\":true");
         else
@@ -952,19 +1005,19 @@ static void put_attributes(cd_buf_t *b, const sim_ev_t *e)
         break;
     case ATTR_INTENT:
         PUT_LIT(b, "{\"intent\":");
-        put_string(b, queues[c->queue].name);
+        cd_json_put_string(b, queues[c->queue].name);
         PUT_LIT(b, ",\"confidence\":0.");
         put_uint(b, c->confidence); /* a percentage from 55 to 99: two digits */
         break;
     case ATTR_QUEUE:
         PUT_LIT(b, "{\"queue\":");
-        put_string(b, queues[c->queue].name);
+        cd_json_put_string(b, queues[c->queue].name);
         PUT_LIT(b, ",\"priority\":");
         put_uint(b, c->priority);
         break;
     case ATTR_OFFER:
         PUT_LIT(b, "{\"queue\":");
-        put_string(b, queues[c->queue].name);
+        cd_json_put_string(b, queues[c->queue].name);
         PUT_LIT(b, ",\"offer\":");
         put_uint(b, e->attr_n);
         break;
@@ -992,8 +1045,9 @@ static const sim_uuid_t *user_id(const cd_sim_t *sim, const sim_ev_t *e)
     return NULL;
 }
 
-/* One event of the contract v1, fields in the contract's order. */
-static void render(const cd_sim_t *sim, const sim_ev_t *e, cd_buf_t *b)
+/* One event of the contract v1, fields in the contract's order, its scenario
+ * under the name given. */
+static void render(const cd_sim_t *sim, const sim_ev_t *e, const char *scenario, cd_buf_t *b)
 {
     const sim_conv_t *c = &e->conv;
     const sim_uuid_t *user = user_id(sim, e);
@@ -1008,13 +1062,13 @@ static void render(const cd_sim_t *sim, const sim_ev_t *e, cd_buf_t *b)
     PUT_KEY(b, "liveWorkItemId");
     put_uuid(b, &c->id);
     PUT_KEY(b, "scenario");
-    put_string(b, scenarios[e->scenario].name);
+    cd_json_put_string(b, scenario);
     PUT_KEY(b, "status");
-    put_string(b, status_names[e->status]);
+    cd_json_put_string(b, status_names[e->status]);
     PUT_KEY(b, "channelType");
-    put_string(b, channels[c->channel].name);
+    cd_json_put_string(b, channels[c->channel].name);
     PUT_KEY(b, "participantType");
-    put_string(b, participant_names[e->who.type]);
+    cd_json_put_string(b, participant_names[e->who.type]);
     if (user) {
         PUT_KEY(b, "userId");
         put_uuid(b, user);
@@ -1032,7 +1086,7 @@ static void render(const cd_sim_t *sim, const sim_ev_t *e, cd_buf_t *b)
         put_traceparent(b, e);
         if (c->tracestate) {
             PUT_KEY(b, "tracestate");
-            put_string(b, tenants[c->org].tracestate);
+            cd_json_put_string(b, tenants[c->org].tracestate);
         }
     }
     if (e->duration_ms >= 0) {
@@ -1041,11 +1095,350 @@ static void render(const cd_sim_t *sim, const sim_ev_t *e, cd_buf_t *b)
     }
     if (e->failure) {
         PUT_KEY(b, "failureReason");
-        put_string(b, e->failure);
+        cd_json_put_string(b, e->failure);
     }
     if (e->attr != ATTR_NONE)
         put_attributes(b, e);
     PUT_LIT(b, "}");
+}
+
+/* ------------------------------------------------------------------------
+ * Malformed messages
+ *
+ * Each is made from the rendered event it replaces, so that it looks like
+ * what a faulty producer sends: the event with one thing wrong.  All that
+ * varies is drawn with the decision (sim_msg_t.bad_arg); breaking a message
+ * is a pure function of the message, as rendering is.  Every kind leaves
+ * the text free of NUL and newline bytes, and every kind is a rejection
+ * under the contract, whatever event it is made from.
+ * ------------------------------------------------------------------------ */
+
+static const char *const required_fields[] = {
+    "eventId", "timestamp", "organizationId", "liveWorkItemId", "scenario", "status",
+    "channelType",
+};
+
+/* Byte sequences that are not UTF-8 whatever follows them. */
+static const char *const bad_utf8[] = {
+    "\xe8",         /* 'è' in Latin-1, from a producer that does not speak UTF-8 */
+    "\x80",         /* a continuation byte with nothing to continue */
+    "\xff",         /* never in UTF-8 */
+    "\xc0\xaf",     /* '/' in an overlong form */
+    "\xed\xa0\x80", /* a UTF-16 surrogate, U+D800 */
+};
+
+/* Members the contract does not have, each with its leading comma. */
+static const char *const unknown_fields[] = {
+    ",\"schemaVersion\":2",
+    ",\"Status\":\"Completed\"", /* a known field, capitalised wrongly */
+    ",\"region\":\"westeurope\"",
+    ",\"retryCount\":1",
+    ",\"eventType\":\"ScenarioEvent\"",
+};
+
+/* b becomes t[0..off), then ins, then t[off + del..). */
+static void splice(cd_buf_t *b, const cd_buf_t *t, size_t off, size_t del, const char *ins,
+                   size_t ins_len)
+{
+    cd_buf_reset(b);
+    cd_buf_append(b, t->data, off);
+    cd_buf_append(b, ins, ins_len);
+    cd_buf_append(b, t->data + off + del, t->len - off - del);
+}
+
+/* Offset and length of the value of top-level member `name` in t. */
+static bool member(const cd_buf_t *t, const char *name, size_t *off, size_t *len)
+{
+    const char *v;
+
+    if (!cd_json_member_span(t->data, t->len, name, &v, len))
+        return false;
+    *off = (size_t)(v - t->data);
+    return true;
+}
+
+/* A field of the wrong JSON type: what producers with a loose serializer send. */
+static void bad_type(cd_buf_t *b, const cd_buf_t *t, const sim_msg_t *m)
+{
+    enum { TS_NUMBER, STATUS_NUMBER, DURATION_STRING, ATTRIBUTES_STRING };
+    int choices[4], n = 0;
+    size_t off, len;
+    char tmp[256];
+
+    choices[n++] = TS_NUMBER;
+    choices[n++] = STATUS_NUMBER;
+    if (m->ev.duration_ms >= 0)
+        choices[n++] = DURATION_STRING;
+    if (m->ev.attr != ATTR_NONE)
+        choices[n++] = ATTRIBUTES_STRING;
+
+    switch (choices[m->bad_arg % (uint32_t)n]) {
+    case TS_NUMBER: /* milliseconds since the epoch instead of RFC 3339 */
+        if (member(t, "timestamp", &off, &len)) {
+            int64_t ms = m->ev.ts_us / 1000 - (m->ev.ts_us % 1000 < 0);
+            int w = snprintf(tmp, sizeof(tmp), "%lld", (long long)ms);
+            splice(b, t, off, len, tmp, (size_t)w);
+        }
+        break;
+    case STATUS_NUMBER: /* the producer's enum value instead of its name */
+        if (member(t, "status", &off, &len)) {
+            int w = snprintf(tmp, sizeof(tmp), "%u", (unsigned)m->ev.status);
+            splice(b, t, off, len, tmp, (size_t)w);
+        }
+        break;
+    case DURATION_STRING: /* a number in quotes */
+        if (member(t, "durationMs", &off, &len) && len + 2 < sizeof(tmp)) {
+            tmp[0] = '"';
+            memcpy(tmp + 1, t->data + off, len);
+            tmp[len + 1] = '"';
+            splice(b, t, off, len, tmp, len + 2);
+        }
+        break;
+    case ATTRIBUTES_STRING: /* the object serialized twice, so a string */
+        if (member(t, "attributes", &off, &len) && len < sizeof(tmp)) {
+            memcpy(tmp, t->data + off, len);
+            tmp[len] = '\0';
+            cd_buf_reset(b);
+            cd_buf_append(b, t->data, off);
+            cd_json_put_string(b, tmp);
+            cd_buf_append(b, t->data + off + len, t->len - off - len);
+        }
+        break;
+    }
+}
+
+/* A required field left out, with the comma that went with it. */
+static void bad_missing(cd_buf_t *b, const cd_buf_t *t, const sim_msg_t *m)
+{
+    const char *name = required_fields[m->bad_arg % CD_ARRAY_LEN(required_fields)];
+    size_t off, len;
+
+    if (!member(t, name, &off, &len))
+        return;
+    /* The member is "name":value, after '{' if first, else after ','. */
+    size_t key = off - strlen(name) - 3;
+    if (t->data[key - 1] == ',')
+        splice(b, t, key - 1, off + len - (key - 1), "", 0);
+    else
+        splice(b, t, key, off + len + 1 - key, "", 0);
+}
+
+/* Replaces the rendered message in sim->json by a malformed one of its kind. */
+static void damage(cd_sim_t *sim, const sim_msg_t *m)
+{
+    cd_buf_t *b = &sim->json, *t = &sim->scratch;
+    uint32_t arg = m->bad_arg;
+    size_t off, len;
+
+    cd_buf_reset(t);
+    cd_buf_append(t, b->data, b->len);
+    if (t->oom || b->oom)
+        return;
+
+    switch ((cd_sim_malformed_t)m->bad) {
+    case CD_SIM_BAD_TRUNCATED: {
+        /* Cut in the latter three quarters: never empty, never whole. */
+        size_t keep = t->len / 4 + arg % (t->len - t->len / 4);
+        b->len = keep;
+        b->data[keep] = '\0';
+        break;
+    }
+    case CD_SIM_BAD_TYPE:
+        bad_type(b, t, m);
+        break;
+    case CD_SIM_BAD_MISSING:
+        bad_missing(b, t, m);
+        break;
+    case CD_SIM_BAD_STATUS:
+        if (member(t, "status", &off, &len))
+            splice(b, t, off, len, "\"Done\"", 6);
+        break;
+    case CD_SIM_BAD_UTF8:
+        /* Inside the scenario name, after its first character: the name is
+         * ASCII, so what follows the bytes is never what would complete them. */
+        if (member(t, "scenario", &off, &len)) {
+            const char *bytes = bad_utf8[(arg >> 16) % CD_ARRAY_LEN(bad_utf8)];
+            splice(b, t, off + 2 + (arg & 0xffff) % (len - 2), 0, bytes, strlen(bytes));
+        }
+        break;
+    case CD_SIM_BAD_UNKNOWN_FIELD: {
+        const char *field = unknown_fields[arg % CD_ARRAY_LEN(unknown_fields)];
+        splice(b, t, t->len - 1, 0, field, strlen(field));
+        break;
+    }
+    case CD_SIM_WELL_FORMED:
+    case CD_SIM_BAD_KINDS:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Disorder: from planned events to messages
+ * ------------------------------------------------------------------------ */
+
+static sim_msg_t *msg_push(cd_sim_t *sim, msg_list_t *l)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        sim_msg_t *grown = realloc(l->v, cap * sizeof(*grown));
+        if (!grown) {
+            sim->failed = true;
+            return NULL;
+        }
+        l->v = grown;
+        l->cap = cap;
+    }
+    return &l->v[l->n++];
+}
+
+/* What happens to one planned event of conversation `index`.  Each draw is
+ * made only when its probability is positive. */
+static void decide(const cd_sim_conf_t *conf, rng_t *r, sim_msg_t *m, uint64_t index)
+{
+    if (conf->p_malformed > 0 && rng_chance(r, conf->p_malformed)) {
+        m->flags |= CD_SIM_MALFORMED;
+        m->bad = (uint8_t)(1 + rng_below(r, CD_SIM_BAD_KINDS - 1));
+        m->bad_arg = (uint32_t)(rng_next(r) >> 32);
+    } else if (conf->p_alias > 0) {
+        uint32_t n = alias_count((scenario_t)m->ev.scenario);
+        if (n && rng_chance(r, conf->p_alias)) {
+            m->flags |= CD_SIM_ALIAS;
+            m->alias = (uint8_t)(1 + rng_below(r, n));
+        }
+    }
+
+    if (conf->p_late > 0 && rng_chance(r, conf->p_late)) {
+        /* Out after 1 to 3 later conversations. */
+        m->flags |= CD_SIM_LATE;
+        m->release = index + 2 + rng_below(r, 3);
+    } else if (conf->p_reorder > 0 && rng_chance(r, conf->p_reorder)) {
+        m->reorder = (uint8_t)(1 + rng_below(r, MAX_REORDER));
+    }
+
+    /* A retry resends what went out; a malformed message is not retried. */
+    if (!(m->flags & CD_SIM_MALFORMED) && conf->p_duplicate > 0 &&
+        rng_chance(r, conf->p_duplicate))
+        m->duplicate = (uint8_t)(1 + rng_below(r, MAX_DUPLICATE));
+}
+
+/*
+ * Moves each message to be held back behind the next `reorder` messages of
+ * v[0..n), which are one conversation's in planned order, and flags those
+ * that end up behind an event planned after them.  The rank of a message
+ * held back is 2 * (position of the one it goes behind) + 1, of the others
+ * 2 * position; a stable insertion sort by rank suits a list this short and
+ * nearly sorted.
+ */
+static void reorder(sim_msg_t *v, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t behind = j + v[j].reorder;
+        v[j].rank = (uint32_t)(v[j].reorder ? 2 * (behind < n ? behind : n - 1) + 1 : 2 * j);
+    }
+    for (size_t j = 1; j < n; j++) {
+        sim_msg_t m = v[j];
+        size_t i = j;
+        while (i > 0 && v[i - 1].rank > m.rank) {
+            v[i] = v[i - 1];
+            i--;
+        }
+        v[i] = m;
+    }
+
+    uint32_t latest = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (j > 0 && v[j].order < latest)
+            v[j].flags |= CD_SIM_REORDERED;
+        else
+            latest = v[j].order;
+    }
+}
+
+/* The batch becomes the queue, each duplicate inserted after its original
+ * and duplicate - 1 further messages (or at the end of the batch). */
+static void queue_batch(cd_sim_t *sim)
+{
+    msg_list_t *b = &sim->batch, *q = &sim->queue, swap;
+    bool duplicates = false;
+
+    sim->next = 0;
+    for (size_t i = 0; i < b->n && !duplicates; i++)
+        duplicates = b->v[i].duplicate != 0;
+    if (!duplicates) {
+        swap = *q;
+        *q = *b;
+        *b = swap;
+        b->n = 0;
+        return;
+    }
+
+    q->n = 0;
+    for (size_t j = 0; j < b->n; j++) {
+        sim_msg_t *slot = msg_push(sim, q);
+        if (!slot)
+            return;
+        *slot = b->v[j];
+        slot->duplicate = 0;
+        for (size_t i = j >= MAX_DUPLICATE - 1 ? j - (MAX_DUPLICATE - 1) : 0; i <= j; i++) {
+            const sim_msg_t *m = &b->v[i];
+            size_t due = i + m->duplicate - 1;
+            if (!m->duplicate || (due < b->n - 1 ? due : b->n - 1) != j)
+                continue;
+            if (!(slot = msg_push(sim, q)))
+                return;
+            *slot = *m;
+            slot->duplicate = 0;
+            slot->flags |= CD_SIM_DUPLICATE;
+        }
+    }
+    b->n = 0;
+}
+
+/* Moves the held messages due before conversation `index` into the batch, in
+ * the order they were held. */
+static void release_held(cd_sim_t *sim, uint64_t index)
+{
+    msg_list_t *h = &sim->held;
+    size_t kept = 0;
+
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->v[i].release > index) {
+            h->v[kept++] = h->v[i];
+            continue;
+        }
+        sim_msg_t *slot = msg_push(sim, &sim->batch);
+        if (!slot)
+            return;
+        *slot = h->v[i];
+    }
+    h->n = kept;
+}
+
+/* The messages of the conversation just planned, after the late ones due. */
+static void queue_conversation(cd_sim_t *sim)
+{
+    const cd_sim_conf_t *conf = &sim->conf;
+    uint64_t index = sim->conversations - 1;
+    rng_t r;
+
+    sim->batch.n = 0;
+    release_held(sim, index);
+    size_t first = sim->batch.n;
+
+    if (sim->disorder)
+        rng_seed(&r, conf->seed, STREAM_DISORDER(index));
+    for (size_t i = 0; i < sim->npending; i++) {
+        sim_msg_t m = {.ev = sim->pending[i], .order = (uint32_t)i};
+        if (sim->disorder)
+            decide(conf, &r, &m, index);
+        sim_msg_t *slot = msg_push(sim, m.flags & CD_SIM_LATE ? &sim->held : &sim->batch);
+        if (!slot)
+            return;
+        *slot = m;
+    }
+    if (sim->disorder)
+        reorder(sim->batch.v + first, sim->batch.n - first);
+    queue_batch(sim);
 }
 
 /* ------------------------------------------------------------------------
@@ -1059,6 +1452,20 @@ void cd_sim_conf_init(cd_sim_conf_t *conf)
     conf->conversations = 100;
     conf->max_events = 0;
     conf->conv_per_sec = 5.0;
+    conf->p_reorder = 0;
+    conf->p_duplicate = 0;
+    conf->p_late = 0;
+    conf->p_alias = 0;
+    conf->p_malformed = 0;
+}
+
+void cd_sim_conf_disorder(cd_sim_conf_t *conf)
+{
+    conf->p_reorder = 0.05;
+    conf->p_duplicate = 0.02;
+    conf->p_late = 0.01;
+    conf->p_alias = 0.1;
+    conf->p_malformed = 0.005;
 }
 
 /* Agents, bots and supervisors of each organization, fixed for the seed. */
@@ -1086,7 +1493,10 @@ cd_sim_t *cd_sim_new(const cd_sim_conf_t *conf)
     if (!sim)
         return NULL;
     sim->conf = *conf;
+    sim->disorder = conf->p_reorder > 0 || conf->p_duplicate > 0 || conf->p_late > 0 ||
+                    conf->p_alias > 0 || conf->p_malformed > 0;
     cd_buf_init(&sim->json);
+    cd_buf_init(&sim->scratch);
     make_orgs(sim);
     rng_seed(&sim->arrivals, conf->seed, STREAM_ARRIVALS);
     /* A rate that is not positive means no spacing: all arrive at start_us. */
@@ -1109,7 +1519,11 @@ void cd_sim_free(cd_sim_t *sim)
     if (!sim)
         return;
     free(sim->pending);
+    free(sim->queue.v);
+    free(sim->batch.v);
+    free(sim->held.v);
     cd_buf_fini(&sim->json);
+    cd_buf_fini(&sim->scratch);
     free(sim);
 }
 
@@ -1122,25 +1536,45 @@ int cd_sim_next(cd_sim_t *sim, cd_sim_event_t *out)
         return 0;
     if (conf->max_events && sim->events >= conf->max_events)
         return 0;
-    if (sim->next == sim->npending) {
-        if (conf->conversations && sim->conversations >= conf->conversations)
-            return 0;
-        if (plan_conversation(sim) != 0)
+    while (sim->next == sim->queue.n) {
+        if (conf->conversations && sim->conversations >= conf->conversations) {
+            /* The last conversations are out; what they held back follows. */
+            if (sim->held.n == 0)
+                return 0;
+            sim->batch.n = 0;
+            release_held(sim, UINT64_MAX);
+            queue_batch(sim);
+        } else {
+            if (plan_conversation(sim) != 0)
+                return 0;
+            queue_conversation(sim);
+        }
+        if (sim->failed)
             return 0;
     }
 
-    const sim_ev_t *e = &sim->pending[sim->next++];
-    render(sim, e, &sim->json);
-    if (sim->json.oom) {
+    const sim_msg_t *m = &sim->queue.v[sim->next++];
+    const sim_ev_t *e = &m->ev;
+    render(sim, e, m->alias ? aliases[e->scenario][m->alias - 1] : scenarios[e->scenario].name,
+           &sim->json);
+    if (m->bad)
+        damage(sim, m);
+    if (sim->json.oom || sim->scratch.oom) {
         sim->failed = true;
         return 0;
     }
     *uuid_text(sim->key, &e->conv.id) = '\0';
+    *uuid_text(sim->event_id, &e->id) = '\0';
 
     out->key = sim->key;
     out->json = sim->json.data;
     out->json_len = sim->json.len;
     out->conversation = e->conv.index;
+    out->event_id = sim->event_id;
+    out->flags = m->flags;
+    out->malformed = (cd_sim_malformed_t)m->bad;
+    for (size_t i = 0; i < CD_ARRAY_LEN(sim->flagged); i++)
+        sim->flagged[i] += (m->flags >> i) & 1;
     sim->events++;
     return 1;
 }
@@ -1153,4 +1587,13 @@ uint64_t cd_sim_events_emitted(const cd_sim_t *sim)
 uint64_t cd_sim_conversations_started(const cd_sim_t *sim)
 {
     return sim->conversations;
+}
+
+uint64_t cd_sim_messages_flagged(const cd_sim_t *sim, unsigned flag)
+{
+    for (size_t i = 0; i < CD_ARRAY_LEN(sim->flagged); i++) {
+        if (flag == 1u << i)
+            return sim->flagged[i];
+    }
+    return 0;
 }

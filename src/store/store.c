@@ -661,6 +661,7 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
         return st;
     }
     t[n++] = cd_mono_us();
+    r->stale_runs = s->state.newly_stale;
     cd_log_debug("store",
                  "batch of %zu in %lld us: lock %lld, load %lld, duplicates %lld, tag %lld, "
                  "events %lld, state %lld, dead letters %lld, commit %lld",

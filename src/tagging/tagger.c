@@ -170,8 +170,9 @@ static bool update_conversation(cd_conversation_t *c, const cd_record_t *rec)
 }
 
 /* Open runs older than their stale time, measured against the conversation's latest event. */
-static void flag_stale(const cd_tagger_conf_t *tc, cd_conversation_t *c)
+static size_t flag_stale(const cd_tagger_conf_t *tc, cd_conversation_t *c)
 {
+    size_t flagged = 0;
     for (size_t i = 0; i < c->runs_count; i++) {
         cd_run_t *r = &c->runs[i];
         if (r->state != CD_RUN_OPEN)
@@ -180,8 +181,10 @@ static void flag_stale(const cd_tagger_conf_t *tc, cd_conversation_t *c)
         if (stale != r->stale) {
             r->stale = stale;
             r->dirty = true;
+            flagged += stale;
         }
     }
+    return flagged;
 }
 
 cd_status_t cd_tagger_apply(const cd_tagger_conf_t *tc, cd_batch_t *batch, cd_tag_state_t *st,
@@ -201,8 +204,9 @@ cd_status_t cd_tagger_apply(const cd_tagger_conf_t *tc, cd_batch_t *batch, cd_ta
         if (pair(c, &rec->event, err) != CD_OK)
             return CD_ERROR;
     }
+    st->newly_stale = 0;
     for (size_t i = 0; i < st->count; i++)
         if (st->convs[i].dirty)
-            flag_stale(tc, &st->convs[i]);
+            st->newly_stale += flag_stale(tc, &st->convs[i]);
     return CD_OK;
 }
