@@ -16,6 +16,9 @@ void cd_json_put_string(cd_buf_t *b, const char *s);
  * infinities and NaN, which JSON cannot represent. */
 void cd_json_put_number(cd_buf_t *b, double v);
 
+/* The same text into buf (32 bytes are always enough); returns buf. */
+const char *cd_json_number_text(double v, char *buf, size_t size);
+
 /*
  * Finds the value of member `key` of the top-level object in the valid JSON
  * text buf[0..len), as a span of the original text (numbers keep every digit

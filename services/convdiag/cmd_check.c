@@ -93,6 +93,18 @@ static void print_tagged(long lineno, const cd_record_t *rec)
     print_json(o);
 }
 
+/* A wrapper has "event" and, optionally, "headers", and nothing else: an event
+ * that happens to carry a field named "event" is judged as an event. */
+static bool is_wrapper(const cJSON *root)
+{
+    if (!cJSON_IsObject(root) || !cJSON_GetObjectItemCaseSensitive(root, "event"))
+        return false;
+    for (const cJSON *m = root->child; m; m = m->next)
+        if (strcmp(m->string, "event") != 0 && strcmp(m->string, "headers") != 0)
+            return false;
+    return true;
+}
+
 /* Splits a wrapper line into the event's text and its headers; a plain event
  * line is its own event text.  Returns a reason on a malformed wrapper. */
 static const char *unwrap(const char *line, size_t len, cd_record_t *rec)
@@ -102,8 +114,8 @@ static const char *unwrap(const char *line, size_t len, cd_record_t *rec)
 
     rec->payload = line;
     rec->len = len;
-    if (!root || !cJSON_IsObject(root) || !cJSON_GetObjectItemCaseSensitive(root, "event"))
-        goto out; /* not a wrapper: the parser will judge the line as an event */
+    if (!is_wrapper(root))
+        goto out; /* the parser will judge the line as an event */
 
     const cJSON *headers = cJSON_GetObjectItemCaseSensitive(root, "headers");
     if (headers && !cJSON_IsObject(headers)) {

@@ -33,19 +33,24 @@ void cd_json_put_string(cd_buf_t *b, const char *s)
     cd_buf_putc(b, '"');
 }
 
+const char *cd_json_number_text(double v, char *buf, size_t size)
+{
+    if (!isfinite(v)) { /* JSON has no infinity or NaN */
+        snprintf(buf, size, "null");
+        return buf;
+    }
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 void cd_json_put_number(cd_buf_t *b, double v)
 {
     char tmp[32];
-    if (!isfinite(v)) { /* JSON has no infinity or NaN */
-        cd_buf_puts(b, "null");
-        return;
-    }
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", digits, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    cd_buf_puts(b, tmp);
+    cd_buf_puts(b, cd_json_number_text(v, tmp, sizeof(tmp)));
 }
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

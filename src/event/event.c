@@ -275,11 +275,12 @@ static bool check_duration(check_ctx_t *c, const cJSON *v, int64_t *out)
                           type_name(v)),
                false;
     double d = v->valuedouble;
+    char text[32];
     if (!(d >= 0) || d != floor(d) || d > (double)MAX_DURATION_MS)
         return cd_err_set(c->err, CD_ERROR,
-                          "durationMs: %g is not a whole number of milliseconds between 0 and "
+                          "durationMs: %s is not a whole number of milliseconds between 0 and "
                           "%lld",
-                          d, (long long)MAX_DURATION_MS),
+                          cd_json_number_text(d, text, sizeof(text)), (long long)MAX_DURATION_MS),
                false;
     *out = (int64_t)d;
     return true;

@@ -35,6 +35,18 @@ expect 2 "CONVDIAG_LOG_LEVEL: log.level: 'loud'" env CONVDIAG_LOG_LEVEL=loud "$C
 expect 2 "no-such-file.properties" "$CONVDIAG" migrate --config /nonexistent/no-such-file.properties
 expect 2 "kafka.no.such.property" "$CONVDIAG" simulate --set kafka.no.such.property=1
 expect 0 "convdiag 0" "$CONVDIAG" version
+
+# check: an event, a wrapper with Kafka headers, and an event that merely has a field "event".
+ev='{"eventId":"e1","timestamp":"2026-11-20T08:00:00.000Z","organizationId":"62206a64-7414-46f3-b0b7-963a1ee4ff66","liveWorkItemId":"LWI-1","scenario":"RTQ","status":"Started","channelType":"voice"}'
+tp=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+out=$(printf '%s\n' "$ev" "{\"headers\":{\"traceparent\":\"$tp\"},\"event\":${ev/e1/e2}}" \
+        "${ev%\}},\"event\":$ev}" | "$CONVDIAG" check 2>/dev/null) && fail "check accepted a bad line"
+grep -q '"line":1,"ok":true.*"scenario":"QueueAssignment".*"operationIdSource":"liveWorkItemId"' <<< "$out" ||
+  fail "check line 1: $out"
+grep -q '"line":2,"ok":true.*"operation_Id":"0af7651916cd43dd8448eb211c80319c","operationIdSource":"traceparent-header"' <<< "$out" ||
+  fail "check line 2: $out"
+grep -q '"line":3,"ok":false,"error":"event: unknown field' <<< "$out" || fail "check line 3: $out"
+ok "check: events, Kafka headers, and a field named event"
 printf '# settings\nlog.level = warn\nbatch.max.events = abc\n' > /tmp/cd-cli-$$.properties
 expect 2 "cd-cli-$$.properties:3: batch.max.events: 'abc'" "$CONVDIAG" run --config /tmp/cd-cli-$$.properties
 rm -f /tmp/cd-cli-$$.properties
