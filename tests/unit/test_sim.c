@@ -1,6 +1,8 @@
 /*
  * test_sim.c -- the conversation generator: reproducibility, the event
- * contract v1, the shape of each conversation, the flow catalogue, limits.
+ * contract v1, the shape of each conversation, the flow catalogue, limits,
+ * and the disorder it can mix in (reordered, duplicate, late, aliased and
+ * malformed messages).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <time.h>
 
 #include "convdiag/common.h"
+#include "convdiag/event.h"
 #include "convdiag/sim.h"
 
 /* 2026-11-22T10:00:00.123456Z */
@@ -193,6 +196,10 @@ static void check_event(const cJSON *o, const cd_sim_event_t *ev)
     const char *id = required(o, "eventId");
     assert_true(strlen(id) <= 128);
     assert_true(is_uuid_v4(id));
+    assert_string_equal(id, ev->event_id);
+    /* No disorder unless asked for. */
+    assert_int_equal(ev->flags, 0);
+    assert_int_equal(ev->malformed, CD_SIM_WELL_FORMED);
 
     int64_t ms;
     assert_true(parse_timestamp(required(o, "timestamp"), &ms));
@@ -763,6 +770,11 @@ static void test_conf_defaults(void **state)
     assert_int_equal(conf.conversations, 100);
     assert_int_equal(conf.max_events, 0);
     assert_true(conf.conv_per_sec == 5.0);
+    assert_true(conf.p_reorder == 0);
+    assert_true(conf.p_duplicate == 0);
+    assert_true(conf.p_late == 0);
+    assert_true(conf.p_alias == 0);
+    assert_true(conf.p_malformed == 0);
 
     /* The defaults make a finite run of exactly 100 conversations. */
     cd_sim_t *sim = cd_sim_new(&conf);
@@ -772,6 +784,664 @@ static void test_conf_defaults(void **state)
         ;
     assert_int_equal(cd_sim_conversations_started(sim), 100);
     assert_int_equal(ev.conversation, 99);
+    cd_sim_free(sim);
+}
+
+/* ---- Disorder ---- */
+
+/* The brief's aliases, each with the canonical scenario it stands for. */
+static const struct {
+    const char *alias, *canonical;
+} brief_aliases[] = {
+    {"CreateConversation", "ConversationInitialized"},
+    {"ConversationCreated", "ConversationInitialized"},
+    {"Classification", "DemandClassification"},
+    {"RTQ", "QueueAssignment"},
+    {"RouteToQueue", "QueueAssignment"},
+    {"AgentAccept", "AgentAccepted"},
+    {"CSRAccepted", "AgentAccepted"},
+    {"AgentReject", "AgentRejected"},
+    {"CSRRejected", "AgentRejected"},
+    {"AgentTimeout", "AgentAcceptanceTimedOut"},
+    {"CSRNotificationTimeout", "AgentAcceptanceTimedOut"},
+    {"CSRRejoined", "AgentRejoined"},
+    {"AgentPickAssignment", "AgentSelfAssignment"},
+    {"CSRPickedConversation", "AgentSelfAssignment"},
+    {"CopilotAgentAssignedToConversation", "VirtualAgentAssigned"},
+    {"BotChatEnd", "ConversationEndedByVirtualAgent"},
+    {"BotEscalationToHuman", "VirtualAgentEscalatedToHumanAgent"},
+    {"CopilotAgentEscalationToCSR", "VirtualAgentEscalatedToHumanAgent"},
+    {"CustomerEndConversation", "ConversationEndedByCustomer"},
+    {"CustomerEndedConversation", "ConversationEndedByCustomer"},
+    {"AgentEndConversation", "ConversationEndedByAgent"},
+    {"CSREndedConversation", "ConversationEndedByAgent"},
+    {"AgentCloseSession", "AgentSessionClosed"},
+    {"CSRClosedSession", "AgentSessionClosed"},
+    {"CustomerDisconnect", "ConversationAbandonedByCustomer"},
+    {"CustomerDisconnected", "ConversationAbandonedByCustomer"},
+    {"SupervisorForceCloseConversation", "ConversationForceClosedBySupervisor"},
+    {"SupervisorForceClosedConversation", "ConversationForceClosedBySupervisor"},
+    {"ConversationClose", "ConversationClosed"},
+};
+
+#define N_ALIASES CD_ARRAY_LEN(brief_aliases)
+
+static int alias_index(const char *alias, const char *canonical)
+{
+    for (size_t i = 0; i < N_ALIASES; i++) {
+        if (strcmp(brief_aliases[i].alias, alias) == 0 &&
+            strcmp(brief_aliases[i].canonical, canonical) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static bool has_alias(const char *canonical)
+{
+    for (size_t i = 0; i < N_ALIASES; i++) {
+        if (strcmp(brief_aliases[i].canonical, canonical) == 0)
+            return true;
+    }
+    return false;
+}
+
+typedef struct disorder {
+    double reorder, duplicate, late, alias, malformed;
+} disorder_t;
+
+static cd_sim_t *new_disordered(uint64_t seed, uint64_t conversations, disorder_t d)
+{
+    cd_sim_conf_t conf;
+
+    cd_sim_conf_init(&conf);
+    conf.seed = seed;
+    conf.start_us = START_US;
+    conf.conversations = conversations;
+    conf.p_reorder = d.reorder;
+    conf.p_duplicate = d.duplicate;
+    conf.p_late = d.late;
+    conf.p_alias = d.alias;
+    conf.p_malformed = d.malformed;
+    cd_sim_t *sim = cd_sim_new(&conf);
+    assert_non_null(sim);
+    return sim;
+}
+
+/* About 20,000 events: the runs below compare shares over this many. */
+#define DISORDER_SEED          21
+#define DISORDER_CONVERSATIONS 1400
+
+static const disorder_t all_kinds = {0.1, 0.05, 0.03, 0.2, 0.05};
+
+static const unsigned flag_bits[] = {
+    CD_SIM_REORDERED, CD_SIM_DUPLICATE, CD_SIM_LATE, CD_SIM_ALIAS, CD_SIM_MALFORMED,
+};
+
+static size_t flag_index(unsigned flag)
+{
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] == flag)
+            return i;
+    }
+    fail_msg("not a flag: %u", flag);
+    return 0;
+}
+
+/* The run of the same seed without disorder: every planned event, by eventId. */
+typedef struct planned {
+    char id[40], key[40];
+    uint64_t conversation;
+    uint32_t pos; /* in its conversation, as planned */
+    char *json;
+    size_t len;
+    unsigned sent;   /* times sent valid, duplicates aside */
+    unsigned broken; /* times sent malformed */
+} planned_t;
+
+typedef struct plan_index {
+    planned_t *v;
+    size_t n;
+    size_t *slots; /* open addressing: index + 1, 0 for empty */
+    size_t mask;
+} plan_index_t;
+
+static size_t hash_id(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return (size_t)h;
+}
+
+static void plan_index_build(plan_index_t *p, uint64_t seed, uint64_t conversations)
+{
+    cd_sim_t *sim = new_sim(seed, conversations, 0);
+    size_t cap = 4096;
+    uint64_t conv = UINT64_MAX;
+    uint32_t pos = 0;
+    cd_sim_event_t ev;
+
+    memset(p, 0, sizeof(*p));
+    p->v = malloc(cap * sizeof(*p->v));
+    assert_non_null(p->v);
+    while (cd_sim_next(sim, &ev)) {
+        if (p->n == cap) {
+            cap *= 2;
+            p->v = realloc(p->v, cap * sizeof(*p->v));
+            assert_non_null(p->v);
+        }
+        planned_t *e = &p->v[p->n++];
+        memset(e, 0, sizeof(*e));
+        snprintf(e->id, sizeof(e->id), "%s", ev.event_id);
+        snprintf(e->key, sizeof(e->key), "%s", ev.key);
+        if (ev.conversation != conv) {
+            conv = ev.conversation;
+            pos = 0;
+        }
+        e->conversation = ev.conversation;
+        e->pos = pos++;
+        e->json = malloc(ev.json_len + 1);
+        assert_non_null(e->json);
+        memcpy(e->json, ev.json, ev.json_len + 1);
+        e->len = ev.json_len;
+    }
+    cd_sim_free(sim);
+
+    size_t size = 1;
+    while (size < 2 * p->n)
+        size *= 2;
+    p->mask = size - 1;
+    p->slots = calloc(size, sizeof(*p->slots));
+    assert_non_null(p->slots);
+    for (size_t i = 0; i < p->n; i++) {
+        size_t h = hash_id(p->v[i].id) & p->mask;
+        while (p->slots[h]) {
+            /* Planned eventIds are unique. */
+            assert_string_not_equal(p->v[p->slots[h] - 1].id, p->v[i].id);
+            h = (h + 1) & p->mask;
+        }
+        p->slots[h] = i + 1;
+    }
+}
+
+static planned_t *plan_find(const plan_index_t *p, const char *id)
+{
+    for (size_t h = hash_id(id) & p->mask; p->slots[h]; h = (h + 1) & p->mask) {
+        if (strcmp(p->v[p->slots[h] - 1].id, id) == 0)
+            return &p->v[p->slots[h] - 1];
+    }
+    return NULL;
+}
+
+static void plan_index_free(plan_index_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].json);
+    free(p->v);
+    free(p->slots);
+}
+
+/* `json` with its scenario value replaced by `name`. */
+static char *with_scenario(const char *json, const char *name)
+{
+    cJSON *o = cJSON_Parse(json);
+    assert_non_null(o);
+    const char *old = str_field(o, "scenario");
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\"scenario\":\"%s\"", old);
+    const char *at = strstr(json, pat);
+    assert_non_null(at);
+    size_t n = strlen(json) + strlen(name) + 16;
+    char *out = malloc(n);
+    assert_non_null(out);
+    snprintf(out, n, "%.*s\"scenario\":\"%s\"%s", (int)(at - json), json, name, at + strlen(pat));
+    cJSON_Delete(o);
+    return out;
+}
+
+/* What a run produced, counted. */
+typedef struct tally {
+    size_t messages, originals; /* originals: all but duplicates */
+    size_t aliasable;           /* originals, not malformed, whose scenario has an alias */
+    size_t flagged[CD_ARRAY_LEN(flag_bits)];
+    size_t kinds[CD_SIM_BAD_KINDS];
+} tally_t;
+
+static tally_t run_tally(disorder_t d)
+{
+    cd_sim_t *sim = new_disordered(DISORDER_SEED, DISORDER_CONVERSATIONS, d);
+    tally_t t;
+    cd_sim_event_t ev;
+
+    memset(&t, 0, sizeof(t));
+    while (cd_sim_next(sim, &ev)) {
+        t.messages++;
+        for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++)
+            t.flagged[i] += (ev.flags & flag_bits[i]) != 0;
+        assert_int_equal(ev.malformed != CD_SIM_WELL_FORMED, (ev.flags & CD_SIM_MALFORMED) != 0);
+        assert_true(ev.malformed < CD_SIM_BAD_KINDS);
+        t.kinds[ev.malformed]++;
+        if (ev.flags & CD_SIM_DUPLICATE)
+            continue;
+        t.originals++;
+        if (ev.flags & CD_SIM_ALIAS) {
+            t.aliasable++;
+        } else if (!(ev.flags & CD_SIM_MALFORMED)) {
+            cJSON *o = parse_event(&ev);
+            t.aliasable += has_alias(str_field(o, "scenario"));
+            cJSON_Delete(o);
+        }
+    }
+    /* The run's own counters agree. */
+    assert_int_equal(cd_sim_events_emitted(sim), t.messages);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++)
+        assert_int_equal(cd_sim_messages_flagged(sim, flag_bits[i]), t.flagged[i]);
+    assert_int_equal(cd_sim_conversations_started(sim), DISORDER_CONVERSATIONS);
+    cd_sim_free(sim);
+    return t;
+}
+
+/* share is p, give or take 15% of p. */
+static void assert_share(size_t count, size_t of, double p)
+{
+    double share = (double)count / (double)of;
+
+    if (share < p * 0.85 || share > p * 1.15)
+        fail_msg("share %.4f (%zu of %zu), expected %.4f", share, count, of, p);
+}
+
+/* Each kind alone: about its share, and nothing of the other kinds. */
+static void test_disorder_shares(void **state)
+{
+    (void)state;
+    tally_t t;
+
+    t = run_tally((disorder_t){0});
+    assert_true(t.messages >= 19000);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++)
+        assert_int_equal(t.flagged[i], 0);
+    size_t orderly = t.messages;
+
+    /* Reordered, out of the events that have a successor in their conversation. */
+    t = run_tally((disorder_t){.reorder = 0.1});
+    assert_int_equal(t.messages, orderly);
+    assert_share(t.flagged[flag_index(CD_SIM_REORDERED)], t.messages - DISORDER_CONVERSATIONS,
+                 0.1);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] != CD_SIM_REORDERED)
+            assert_int_equal(t.flagged[i], 0);
+    }
+
+    t = run_tally((disorder_t){.duplicate = 0.05});
+    assert_share(t.flagged[flag_index(CD_SIM_DUPLICATE)], t.originals, 0.05);
+    assert_int_equal(t.originals, orderly);
+    assert_int_equal(t.messages, orderly + t.flagged[flag_index(CD_SIM_DUPLICATE)]);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] != CD_SIM_DUPLICATE)
+            assert_int_equal(t.flagged[i], 0);
+    }
+
+    t = run_tally((disorder_t){.late = 0.05});
+    assert_int_equal(t.messages, orderly);
+    assert_share(t.flagged[flag_index(CD_SIM_LATE)], t.messages, 0.05);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] != CD_SIM_LATE)
+            assert_int_equal(t.flagged[i], 0);
+    }
+
+    /* Aliased, out of the events whose scenario has an alias. */
+    t = run_tally((disorder_t){.alias = 0.1});
+    assert_int_equal(t.messages, orderly);
+    assert_true(t.aliasable > t.messages / 2);
+    assert_share(t.flagged[flag_index(CD_SIM_ALIAS)], t.aliasable, 0.1);
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] != CD_SIM_ALIAS)
+            assert_int_equal(t.flagged[i], 0);
+    }
+
+    /* Malformed, each kind about as often as the others. */
+    t = run_tally((disorder_t){.malformed = 0.05});
+    assert_int_equal(t.messages, orderly);
+    size_t bad = t.flagged[flag_index(CD_SIM_MALFORMED)];
+    assert_share(bad, t.messages, 0.05);
+    for (int k = CD_SIM_BAD_TRUNCATED; k < CD_SIM_BAD_KINDS; k++) {
+        double expected = (double)bad / (CD_SIM_BAD_KINDS - 1);
+        if (t.kinds[k] < expected * 0.6 || t.kinds[k] > expected * 1.4)
+            fail_msg("malformed kind %d: %zu of %zu", k, t.kinds[k], bad);
+    }
+    for (size_t i = 0; i < CD_ARRAY_LEN(flag_bits); i++) {
+        if (flag_bits[i] != CD_SIM_MALFORMED)
+            assert_int_equal(t.flagged[i], 0);
+    }
+
+    /* All at once: each still about its share. */
+    t = run_tally(all_kinds);
+    assert_share(t.flagged[flag_index(CD_SIM_DUPLICATE)], t.originals, all_kinds.duplicate);
+    assert_share(t.flagged[flag_index(CD_SIM_MALFORMED)], t.messages, all_kinds.malformed);
+    assert_true(t.flagged[flag_index(CD_SIM_LATE)] > 0);
+    assert_true(t.flagged[flag_index(CD_SIM_REORDERED)] > 0);
+    assert_true(t.flagged[flag_index(CD_SIM_ALIAS)] > 0);
+}
+
+/* The same seed and options give the same messages; another seed others. */
+static void test_disorder_is_deterministic(void **state)
+{
+    (void)state;
+    cd_sim_t *a = new_disordered(8, 700, all_kinds);
+    cd_sim_t *b = new_disordered(8, 700, all_kinds);
+    cd_sim_t *c = new_disordered(9, 700, all_kinds);
+    cd_sim_event_t ea, eb, ec;
+    size_t n = 0, same_as_c = 0;
+
+    while (cd_sim_next(a, &ea)) {
+        assert_int_equal(cd_sim_next(b, &eb), 1);
+        assert_int_equal(ea.json_len, eb.json_len);
+        assert_memory_equal(ea.json, eb.json, ea.json_len);
+        assert_string_equal(ea.key, eb.key);
+        assert_string_equal(ea.event_id, eb.event_id);
+        assert_int_equal(ea.conversation, eb.conversation);
+        assert_int_equal(ea.flags, eb.flags);
+        assert_int_equal(ea.malformed, eb.malformed);
+        if (cd_sim_next(c, &ec) && strcmp(ea.event_id, ec.event_id) == 0)
+            same_as_c++;
+        n++;
+    }
+    assert_int_equal(cd_sim_next(b, &eb), 0);
+    assert_true(n > 5000);
+    assert_int_equal(same_as_c, 0);
+    cd_sim_free(a);
+    cd_sim_free(b);
+    cd_sim_free(c);
+
+    /* The shorthand mix. */
+    cd_sim_conf_t conf;
+    cd_sim_conf_init(&conf);
+    cd_sim_conf_disorder(&conf);
+    assert_true(conf.p_reorder == 0.05);
+    assert_true(conf.p_duplicate == 0.02);
+    assert_true(conf.p_late == 0.01);
+    assert_true(conf.p_alias == 0.1);
+    assert_true(conf.p_malformed == 0.005);
+}
+
+/*
+ * Against the same seed without disorder: every planned event goes out
+ * exactly once, valid or malformed, nothing else goes out but repeats of
+ * valid ones, and the flags say truly what happened.
+ */
+static void test_disorder_loses_nothing(void **state)
+{
+    (void)state;
+    plan_index_t base;
+    plan_index_build(&base, DISORDER_SEED, DISORDER_CONVERSATIONS);
+    cd_sim_t *sim = new_disordered(DISORDER_SEED, DISORDER_CONVERSATIONS, all_kinds);
+    int64_t *highest = malloc(DISORDER_CONVERSATIONS * sizeof(*highest));
+    uint64_t newest = 0; /* latest conversation with a message that was not late */
+    size_t n = 0, duplicates = 0, valid = 0, broken = 0, late = 0, reordered = 0;
+    cd_sim_event_t ev;
+
+    assert_non_null(highest);
+    for (size_t i = 0; i < DISORDER_CONVERSATIONS; i++)
+        highest[i] = -1;
+
+    while (cd_sim_next(sim, &ev)) {
+        n++;
+        planned_t *p = plan_find(&base, ev.event_id);
+        if (!p)
+            fail_msg("message %zu stands for no planned event: %s", n, ev.event_id);
+        assert_string_equal(ev.key, p->key);
+        assert_int_equal(ev.conversation, p->conversation);
+
+        if (ev.flags & CD_SIM_DUPLICATE) {
+            /* A repeat of a valid event already sent. */
+            assert_false(ev.flags & CD_SIM_MALFORMED);
+            assert_int_equal(p->sent, 1);
+            duplicates++;
+            continue;
+        }
+
+        if (ev.flags & CD_SIM_MALFORMED) {
+            p->broken++;
+            broken++;
+        } else {
+            p->sent++;
+            valid++;
+            /* The planned bytes, but for the scenario's name when aliased. */
+            if (ev.flags & CD_SIM_ALIAS) {
+                cJSON *o = parse_event(&ev);
+                char *want = with_scenario(p->json, str_field(o, "scenario"));
+                assert_string_equal(ev.json, want);
+                free(want);
+                cJSON_Delete(o);
+            } else {
+                assert_int_equal(ev.json_len, p->len);
+                assert_memory_equal(ev.json, p->json, p->len);
+            }
+        }
+
+        uint64_t c = p->conversation;
+        if (ev.flags & CD_SIM_LATE) {
+            /* After 1 to 3 later conversations (fewer at the end of the run). */
+            assert_false(ev.flags & CD_SIM_REORDERED);
+            uint64_t at_least = c + 1 < DISORDER_CONVERSATIONS ? c + 1 : c;
+            assert_in_range(newest, at_least, c + 3);
+            late++;
+        } else {
+            /* Reordered exactly when behind an event planned after it. */
+            bool behind = (int64_t)p->pos < highest[c];
+            assert_int_equal(behind, (ev.flags & CD_SIM_REORDERED) != 0);
+            reordered += behind;
+            if (c > newest)
+                newest = c;
+        }
+        if ((int64_t)p->pos > highest[c])
+            highest[c] = p->pos;
+    }
+
+    /* The multiset of valid eventIds is the planned one less the malformed. */
+    for (size_t i = 0; i < base.n; i++) {
+        if (base.v[i].sent + base.v[i].broken != 1)
+            fail_msg("%s sent %u times valid, %u malformed", base.v[i].id, base.v[i].sent,
+                     base.v[i].broken);
+    }
+    assert_int_equal(valid + broken, base.n);
+    assert_int_equal(n, base.n + duplicates);
+    assert_true(duplicates > 0 && broken > 0 && late > 0 && reordered > 0);
+    free(highest);
+    cd_sim_free(sim);
+    plan_index_free(&base);
+}
+
+/* A duplicate is the same bytes as its original, a few messages later. */
+static void test_duplicates_repeat_bytes(void **state)
+{
+    (void)state;
+    enum { WINDOW = 8 };
+    cd_sim_t *sim = new_disordered(13, 1000, (disorder_t){.reorder = 0.1, .duplicate = 0.2,
+                                                          .alias = 0.3, .malformed = 0.05});
+    struct {
+        char id[40];
+        char *json;
+        size_t len;
+        unsigned flags;
+    } recent[WINDOW] = {0};
+    size_t n = 0, duplicates = 0;
+    cd_sim_event_t ev;
+
+    while (cd_sim_next(sim, &ev)) {
+        if (ev.flags & CD_SIM_DUPLICATE) {
+            size_t i = 0;
+            while (i < WINDOW && !(recent[i].json && strcmp(recent[i].id, ev.event_id) == 0 &&
+                                   !(recent[i].flags & CD_SIM_DUPLICATE)))
+                i++;
+            if (i == WINDOW)
+                fail_msg("duplicate of %s not within %d messages of it", ev.event_id, WINDOW);
+            assert_int_equal(ev.json_len, recent[i].len);
+            assert_memory_equal(ev.json, recent[i].json, ev.json_len);
+            assert_int_equal(ev.flags, recent[i].flags | CD_SIM_DUPLICATE);
+            assert_int_equal(ev.malformed, CD_SIM_WELL_FORMED);
+            cJSON *o = parse_event(&ev);
+            assert_string_equal(str_field(o, "eventId"), ev.event_id);
+            cJSON_Delete(o);
+            duplicates++;
+        }
+        size_t slot = n++ % WINDOW;
+        free(recent[slot].json);
+        recent[slot].json = malloc(ev.json_len + 1);
+        assert_non_null(recent[slot].json);
+        memcpy(recent[slot].json, ev.json, ev.json_len + 1);
+        recent[slot].len = ev.json_len;
+        recent[slot].flags = ev.flags;
+        snprintf(recent[slot].id, sizeof(recent[slot].id), "%s", ev.event_id);
+    }
+    assert_share(duplicates, n - duplicates, 0.2);
+    for (size_t i = 0; i < WINDOW; i++)
+        free(recent[i].json);
+    cd_sim_free(sim);
+}
+
+/* An aliased scenario is one of the brief's aliases of the canonical name,
+ * and all of them occur. */
+static void test_aliases_are_the_briefs(void **state)
+{
+    (void)state;
+    cd_sim_t *plain = new_sim(17, 3000, 0);
+    cd_sim_t *sim = new_disordered(17, 3000, (disorder_t){.alias = 1});
+    bool seen[N_ALIASES] = {0};
+    cd_sim_event_t a, b;
+
+    /* Aliases alone change no order: the two runs go in step. */
+    while (cd_sim_next(plain, &a)) {
+        assert_int_equal(cd_sim_next(sim, &b), 1);
+        assert_string_equal(a.event_id, b.event_id);
+        cJSON *o = parse_event(&a);
+        const char *canonical = str_field(o, "scenario");
+        if (b.flags & CD_SIM_ALIAS) {
+            assert_int_equal(b.flags, CD_SIM_ALIAS);
+            cJSON *ob = parse_event(&b);
+            int i = alias_index(str_field(ob, "scenario"), canonical);
+            if (i < 0)
+                fail_msg("%s is no alias of %s", str_field(ob, "scenario"), canonical);
+            seen[i] = true;
+            char *want = with_scenario(a.json, brief_aliases[i].alias);
+            assert_string_equal(b.json, want);
+            free(want);
+            cJSON_Delete(ob);
+        } else {
+            /* With p = 1, only a scenario without an alias keeps its name. */
+            assert_int_equal(b.flags, 0);
+            assert_false(has_alias(canonical));
+            assert_memory_equal(a.json, b.json, a.json_len + 1);
+        }
+        cJSON_Delete(o);
+    }
+    assert_int_equal(cd_sim_next(sim, &b), 0);
+    for (size_t i = 0; i < N_ALIASES; i++) {
+        if (!seen[i])
+            fail_msg("alias %s never sent", brief_aliases[i].alias);
+    }
+    cd_sim_free(plain);
+    cd_sim_free(sim);
+}
+
+/* The validator rejects every malformed message, for the reason its kind
+ * says, and accepts every other one, aliases included. */
+static void test_malformed_rejected_valid_accepted(void **state)
+{
+    (void)state;
+    static const char *const reason[CD_SIM_BAD_KINDS] = {
+        [CD_SIM_BAD_TYPE] = "expected",       [CD_SIM_BAD_MISSING] = "missing",
+        [CD_SIM_BAD_STATUS] = "'Done'",       [CD_SIM_BAD_UTF8] = "UTF-8",
+        [CD_SIM_BAD_UNKNOWN_FIELD] = "unknown field",
+    };
+    cd_sim_t *sim = new_disordered(DISORDER_SEED, DISORDER_CONVERSATIONS, all_kinds);
+    cd_event_limits_t limits;
+    size_t kinds[CD_SIM_BAD_KINDS] = {0}, accepted = 0;
+    cd_sim_event_t ev;
+
+    cd_event_limits_init(&limits);
+    limits.strict_scenarios = true; /* aliases are known names */
+    while (cd_sim_next(sim, &ev)) {
+        /* One line of dry-run output each, whatever is in it. */
+        assert_null(memchr(ev.json, '\n', ev.json_len));
+        assert_int_equal(strlen(ev.json), ev.json_len);
+        assert_true(is_uuid_v4(ev.key));
+
+        cd_event_t e;
+        cd_err_t err = {0};
+        cd_status_t st = cd_event_parse(&e, ev.json, ev.json_len, &limits, &err);
+        if (ev.flags & CD_SIM_MALFORMED) {
+            if (st == CD_OK) {
+                cd_event_fini(&e);
+                fail_msg("malformed (kind %d) accepted: %s", ev.malformed, ev.json);
+            }
+            kinds[ev.malformed]++;
+            if (ev.malformed == CD_SIM_BAD_TRUNCATED) {
+                /* Cut inside a two-byte character, it is bad UTF-8 first. */
+                assert_true(strstr(err.msg, "JSON") || strstr(err.msg, "UTF-8"));
+            } else if (!strstr(err.msg, reason[ev.malformed])) {
+                fail_msg("kind %d rejected for: %s", ev.malformed, err.msg);
+            }
+        } else {
+            if (st != CD_OK)
+                fail_msg("rejected: %s: %s", err.msg, ev.json);
+            assert_string_equal(e.event_id, ev.event_id);
+            assert_string_equal(e.live_work_item_id, ev.key);
+            assert_true(e.scenario_known);
+            assert_int_equal(strcmp(e.scenario, e.scenario_received) != 0,
+                             (ev.flags & CD_SIM_ALIAS) != 0);
+            if (ev.flags & CD_SIM_ALIAS)
+                assert_true(alias_index(e.scenario_received, e.scenario) >= 0);
+            cd_event_fini(&e);
+            accepted++;
+        }
+    }
+    for (int k = CD_SIM_BAD_TRUNCATED; k < CD_SIM_BAD_KINDS; k++) {
+        if (kinds[k] == 0)
+            fail_msg("malformed kind %d never sent", k);
+    }
+    assert_true(accepted > 15000);
+    cd_sim_free(sim);
+}
+
+/* A run cut by conversations still sends what its last conversations held
+ * back; a run cut by events stops at exactly that many messages. */
+static void test_disorder_limits(void **state)
+{
+    (void)state;
+    cd_sim_t *sim = new_disordered(5, 50, (disorder_t){.late = 0.3});
+    cd_sim_event_t ev;
+    size_t n = 0, late = 0;
+
+    while (cd_sim_next(sim, &ev)) {
+        assert_true(ev.conversation < 50);
+        late += (ev.flags & CD_SIM_LATE) != 0;
+        n++;
+    }
+    cd_sim_t *plain = new_sim(5, 50, 0);
+    size_t orderly = 0;
+    while (cd_sim_next(plain, &ev))
+        orderly++;
+    assert_int_equal(n, orderly);
+    assert_true(late > 0);
+    assert_int_equal(cd_sim_next(sim, &ev), 0);
+    cd_sim_free(sim);
+    cd_sim_free(plain);
+
+    cd_sim_conf_t conf;
+    cd_sim_conf_init(&conf);
+    conf.seed = 5;
+    conf.conversations = 0;
+    conf.max_events = 999;
+    cd_sim_conf_disorder(&conf);
+    sim = cd_sim_new(&conf);
+    assert_non_null(sim);
+    n = 0;
+    while (cd_sim_next(sim, &ev))
+        n++;
+    assert_int_equal(n, 999);
+    assert_int_equal(cd_sim_events_emitted(sim), 999);
     cd_sim_free(sim);
 }
 
@@ -790,6 +1460,13 @@ int main(void)
         cmocka_unit_test(test_conversation_limit_is_exact),
         cmocka_unit_test(test_first_limit_wins),
         cmocka_unit_test(test_conf_defaults),
+        cmocka_unit_test(test_disorder_shares),
+        cmocka_unit_test(test_disorder_is_deterministic),
+        cmocka_unit_test(test_disorder_loses_nothing),
+        cmocka_unit_test(test_duplicates_repeat_bytes),
+        cmocka_unit_test(test_aliases_are_the_briefs),
+        cmocka_unit_test(test_malformed_rejected_valid_accepted),
+        cmocka_unit_test(test_disorder_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
