@@ -7,8 +7,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 setup() {
   local dir=$1
   shift
-  [[ -f "$dir/build.ninja" ]] || meson setup "$dir" "$@" >/dev/null
-  ninja -C "$dir" >/dev/null
+  local log="$dir.log"
+  if [[ ! -f "$dir/build.ninja" ]] && ! meson setup "$dir" "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "build: meson setup of $dir failed" >&2
+    exit 1
+  fi
+  if ! ninja -C "$dir" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "build: $dir failed" >&2
+    exit 1
+  fi
   echo "build: $dir ready"
 }
 

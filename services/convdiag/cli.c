@@ -86,6 +86,31 @@ bad:
     return false;
 }
 
+int cli_finish(cli_t *cli, int argc, char **argv)
+{
+    if (optind < argc)
+        return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+    return cli_load_config(cli) ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    *stop_flag = 1;
+}
+
+void cli_catch_stop_signals(volatile sig_atomic_t *flag)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    stop_flag = flag;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int cli_usage_error(const cli_t *cli, const char *fmt, ...)
 {
     va_list ap;

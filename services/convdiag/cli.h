@@ -7,6 +7,7 @@
 #define CONVDIAG_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #include "convdiag/config.h"
@@ -60,6 +61,13 @@ bool cli_common_option(cli_t *cli, int opt, const char *arg);
 /* Applies file, environment and --set in that order; prints the error and
  * returns false on a bad value. */
 bool cli_load_config(cli_t *cli);
+
+/* After getopt_long: refuses leftover arguments, then loads the configuration.
+ * Returns CLI_EXIT_OK, or the exit code after printing what is wrong. */
+int cli_finish(cli_t *cli, int argc, char **argv);
+
+/* Sets *flag on SIGINT and SIGTERM, for loops that stop at a clean point. */
+void cli_catch_stop_signals(volatile sig_atomic_t *flag);
 
 /* Prints "convdiag CMD: message" and "Try 'convdiag CMD --help'." to stderr. */
 int cli_usage_error(const cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

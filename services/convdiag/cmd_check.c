@@ -224,14 +224,8 @@ int cmd_check(int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    }
-    if (!cli_load_config(&cli)) {
-        rc = CLI_EXIT_USAGE;
-        goto out;
-    }
     cd_event_limits_init(&ck.limits);
     ck.limits.max_bytes = cli.cfg.event_max_bytes;
     ck.limits.strict_scenarios = cli.cfg.scenarios_strict;

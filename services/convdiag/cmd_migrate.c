@@ -30,14 +30,8 @@ int cmd_migrate(int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    }
-    if (!cli_load_config(&cli)) {
-        rc = CLI_EXIT_USAGE;
-        goto out;
-    }
 
     cd_err_t err;
     int applied;

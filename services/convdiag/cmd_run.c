@@ -11,12 +11,6 @@
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static const char help[] =
     "Usage: convdiag run [OPTIONS]\n\n"
     "Joins the consumer group, validates each event and stores batches in\n"
@@ -65,20 +59,10 @@ int cmd_run(int argc, char **argv)
             }
         }
     }
-    if (optind < argc) {
-        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    }
-    if (!cli_load_config(&cli)) {
-        rc = CLI_EXIT_USAGE;
-        goto out;
-    }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals(&stop_requested);
 
     char masked[512];
     cd_log_info("run", "starting: brokers=%s topic=%s group=%s database=%s batch=%zu",

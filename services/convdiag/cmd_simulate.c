@@ -45,12 +45,6 @@ static const char help[] =
     "included.\n\n" CLI_COMMON_HELP;
 
 static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 /* A probability: a decimal number from 0 to 1 ("0.05", "1", "5e-3"). */
 static bool parse_probability(const char *arg, double *out)
 {
@@ -157,10 +151,8 @@ int cmd_simulate(int argc, char **argv)
             }
         }
     }
-    if (optind < argc) {
-        rc = cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    }
     if (disorder)
         cd_sim_conf_disorder(&conf);
     double *given[] = {&conf.p_reorder, &conf.p_duplicate, &conf.p_late, &conf.p_alias,
@@ -175,10 +167,6 @@ int cmd_simulate(int argc, char **argv)
         rc = cli_usage_error(&cli, "give --conversations or --events a limit");
         goto out;
     }
-    if (!cli_load_config(&cli)) {
-        rc = CLI_EXIT_USAGE;
-        goto out;
-    }
     if (!(sim = cd_sim_new(&conf))) {
         fprintf(stderr, "convdiag simulate: out of memory\n");
         rc = CLI_EXIT_FAILURE;
@@ -190,11 +178,7 @@ int cmd_simulate(int argc, char **argv)
         goto out;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals(&stop_requested);
 
     int64_t t0 = cd_mono_us(), last = t0;
     cd_sim_event_t ev;

@@ -126,7 +126,7 @@ static cd_status_t set_stale_override(cd_config_t *cfg, const char *key, const c
 {
     const char *name = key + strlen(STALE_PREFIX);
     const cd_scenario_t *sc = cd_scenario_lookup(name);
-    long long n;
+    long long n = 0;
 
     if (!sc || strcmp(sc->name, name) != 0)
         return cd_err_set(err, CD_ERROR, "%s: '%s' is not a canonical scenario name", key, name);

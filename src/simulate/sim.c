@@ -1419,7 +1419,7 @@ static void queue_conversation(cd_sim_t *sim)
 {
     const cd_sim_conf_t *conf = &sim->conf;
     uint64_t index = sim->conversations - 1;
-    rng_t r;
+    rng_t r = {0}; /* seeded below when used; zeroed for the optimizer's sake */
 
     sim->batch.n = 0;
     release_held(sim, index);
