@@ -70,7 +70,6 @@ CREATE TABLE scenario_runs (
     CHECK ((state = 'unpaired') = (start_event_id IS NULL))
 );
 
-CREATE INDEX scenario_runs_conversation_idx ON scenario_runs (live_work_item_id, scenario);
 CREATE INDEX scenario_runs_pending_idx ON scenario_runs (live_work_item_id)
     WHERE state IN ('open', 'unpaired');
 

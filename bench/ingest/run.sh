@@ -40,7 +40,8 @@ for r in $(seq "$rounds"); do
   psql -X -q -c "TRUNCATE events, events_copy, dead_letters"
   psql -X -q -c "CHECKPOINT" 2>/dev/null || true
   t0=$(now)
-  "$convdiag" run --until-caught-up --group "$id-$r" --progress 0 > "$work/run.out"
+  # shellcheck disable=SC2086
+  "$convdiag" run --until-caught-up --group "$id-$r" --progress 0 ${CD_BENCH_RUN_OPTS:-} > "$work/run.out"
   t1=$(now)
   stored=$(psql -X -A -t -c "SELECT count(*) FROM events")
   [[ $stored == "$events" ]] || { echo "bench/ingest: run stored $stored of $events" >&2; exit 1; }

@@ -53,9 +53,12 @@ listen_addresses = '127.0.0.1'
 port = $CD_PG_PORT
 unix_socket_directories = '$sock'
 max_connections = 50
-shared_buffers = 256MB
+shared_buffers = 1GB
 fsync = on
 synchronous_commit = on
+# Bulk ingest: the 1 GB default makes checkpoints (and full-page writes) every
+# few seconds under load, which PostgreSQL itself warns about.
+max_wal_size = 4GB
 password_encryption = scram-sha-256
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF

@@ -93,7 +93,8 @@ struct cd_store {
     const cd_tagger_conf_t *tc;
     bool ready;       /* connected, staging tables and statements prepared */
     char sqlstate[6]; /* of the last failure, "" when it had none */
-    cd_buf_t copy;    /* COPY data */
+    cd_buf_t copy;    /* COPY data not sent yet */
+    char copy_sql[512]; /* the COPY in progress, for messages */
     cd_buf_t ids;     /* newline-separated id lists */
     cd_strmap_t seen; /* eventIds of the batch */
     /* Look up the batch's eventIds before writing?  Only needed while replays
@@ -342,31 +343,59 @@ static void run_row(const cd_conversation_t *c, const cd_run_t *r, row_text_t *t
     memcpy(t->v, v, sizeof(v));
 }
 
-/* Sends s->copy with "COPY <target> FROM STDIN". */
-static cd_status_t copy_in(cd_store_t *s, const char *target, cd_err_t *err)
-{
-    char sql[512];
-    cd_buf_t *b = &s->copy;
+/*
+ * COPY ... FROM STDIN, streamed: rows go to the server in chunks while the
+ * next ones are formatted, so client and server work overlap.
+ */
+#define COPY_CHUNK (256 * 1024)
 
-    if (b->oom)
-        return cd_err_set(err, CD_RETRY, "out of memory building COPY data for %s", target);
-    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", target);
-    PGresult *res = PQexec(s->conn, sql);
+static cd_status_t copy_begin(cd_store_t *s, const char *target, cd_err_t *err)
+{
+    snprintf(s->copy_sql, sizeof(s->copy_sql), "COPY %s FROM STDIN", target);
+    cd_buf_reset(&s->copy);
+    PGresult *res = PQexec(s->conn, s->copy_sql);
     if (PQresultStatus(res) != PGRES_COPY_IN)
-        return fail(s, res, sql, err);
+        return fail(s, res, s->copy_sql, err);
     PQclear(res);
-    if (PQputCopyData(s->conn, b->data ? b->data : "", (int)b->len) != 1 ||
-        PQputCopyEnd(s->conn, NULL) != 1)
-        return fail(s, NULL, sql, err);
+    return CD_OK;
+}
+
+/* Ends the COPY (aborted when why is not NULL) and collects its result. */
+static cd_status_t copy_finish(cd_store_t *s, const char *why, cd_err_t *err)
+{
+    cd_buf_t *b = &s->copy;
     cd_status_t st = CD_OK;
+    PGresult *res;
+
+    if (!why && b->oom)
+        why = "out of memory formatting rows";
+    if ((!why && b->len && PQputCopyData(s->conn, b->data, (int)b->len) != 1) ||
+        PQputCopyEnd(s->conn, why) != 1)
+        st = fail(s, NULL, s->copy_sql, err);
+    cd_buf_reset(b);
     while ((res = PQgetResult(s->conn)) != NULL) {
         if (st == CD_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = fail(s, res, sql, err);
+            st = fail(s, res, s->copy_sql, err);
             continue;
         }
         PQclear(res);
     }
+    /* An abort of ours is transient (memory, the wire), whatever the server said to it. */
+    if (why && PQstatus(s->conn) == CONNECTION_OK)
+        st = cd_err_set(err, CD_RETRY, "%s: %s", s->copy_sql, why);
     return st;
+}
+
+static cd_status_t copy_put(cd_store_t *s, const char *const *v, int n, cd_err_t *err)
+{
+    cd_buf_t *b = &s->copy;
+    copy_row(b, v, n);
+    if (b->len < COPY_CHUNK || b->oom)
+        return CD_OK;
+    if (PQputCopyData(s->conn, b->data, (int)b->len) != 1)
+        return copy_finish(s, "sending rows failed", err);
+    cd_buf_reset(b);
+    return CD_OK;
 }
 
 /* ---- the steps of a batch --------------------------------------------- */
@@ -509,93 +538,138 @@ oom:
 static cd_status_t write_events(cd_store_t *s, const cd_batch_t *batch, cd_store_result_t *r,
                                 cd_err_t *err)
 {
+    cd_status_t st;
     row_text_t t;
-    cd_buf_reset(&s->copy);
+
     for (size_t i = 0; i < batch->count; i++) {
         const cd_record_t *rec = &batch->records[i];
-        if (!rec->valid)
-            continue;
-        if (rec->duplicate) {
-            r->duplicates++;
-            continue;
+        if (rec->valid) {
+            r->duplicates += rec->duplicate;
+            r->inserted += !rec->duplicate;
+            r->unknown_scenarios += !rec->duplicate && !rec->event.scenario_known;
         }
-        event_row(rec, &t);
-        copy_row(&s->copy, t.v, EVENT_NCOLS);
-        r->inserted++;
-        r->unknown_scenarios += !rec->event.scenario_known;
     }
-    return r->inserted ? copy_in(s, "events (" EVENT_COLUMNS ")", err) : CD_OK;
+    if (!r->inserted)
+        return CD_OK;
+    if ((st = copy_begin(s, "events (" EVENT_COLUMNS ")", err)) != CD_OK)
+        return st;
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (!rec->valid || rec->duplicate)
+            continue;
+        event_row(rec, &t);
+        if ((st = copy_put(s, t.v, EVENT_NCOLS, err)) != CD_OK)
+            return st;
+    }
+    return copy_finish(s, NULL, err);
+}
+
+/* Rows of the runs that this batch changed: new ones (pass 0) or stored ones (pass 1),
+ * the latter with their run_id first.  Returns how many; sends them when send is true. */
+static cd_status_t put_runs(cd_store_t *s, int pass, bool send, size_t *count, cd_err_t *err)
+{
+    row_text_t t;
+    char id[24];
+    cd_status_t st;
+
+    *count = 0;
+    for (size_t i = 0; i < s->state.count; i++) {
+        const cd_conversation_t *c = &s->state.convs[i];
+        for (size_t k = 0; k < c->runs_count; k++) {
+            const cd_run_t *run = &c->runs[k];
+            if (!run->dirty || (pass == 0) != (run->run_id == 0))
+                continue;
+            (*count)++;
+            if (!send)
+                continue;
+            const char *v[RUN_NCOLS + 1];
+            snprintf(id, sizeof(id), "%lld", (long long)run->run_id);
+            run_row(c, run, &t);
+            v[0] = id;
+            memcpy(v + 1, t.v, RUN_NCOLS * sizeof(*v));
+            if ((st = copy_put(s, pass == 0 ? v + 1 : v, RUN_NCOLS + pass, err)) != CD_OK)
+                return st;
+        }
+    }
+    return CD_OK;
 }
 
 static cd_status_t write_state(cd_store_t *s, cd_store_result_t *r, cd_err_t *err)
 {
     cd_status_t st;
     row_text_t t;
-    size_t new_runs = 0, changed_runs = 0;
+    size_t runs[2];
 
-    cd_buf_reset(&s->copy);
-    for (size_t i = 0; i < s->state.count; i++) {
-        const cd_conversation_t *c = &s->state.convs[i];
-        if (!c->dirty)
+    /* New conversations straight into the table (their lock makes them ours);
+     * stored ones through the stage, as an upsert. */
+    size_t convs[2] = {0, 0};
+    static const char *const conv_targets[2] = {"conversations (" CONVERSATION_COLUMNS ")",
+                                                "conversations_stage (" CONVERSATION_COLUMNS ")"};
+    for (size_t i = 0; i < s->state.count; i++)
+        if (s->state.convs[i].dirty)
+            convs[s->state.convs[i].stored]++;
+    r->conversations = convs[0] + convs[1];
+    for (int stored = 0; stored < 2; stored++) {
+        if (!convs[stored])
             continue;
-        conversation_row(c, &t);
-        copy_row(&s->copy, t.v, CONVERSATION_NCOLS);
-        r->conversations++;
-    }
-    if (r->conversations &&
-        ((st = copy_in(s, "conversations_stage (" CONVERSATION_COLUMNS ")", err)) != CD_OK ||
-         (st = exec_ok(s,
-                       "INSERT INTO conversations (" CONVERSATION_COLUMNS ") SELECT "
-                       CONVERSATION_COLUMNS " FROM conversations_stage "
-                       "ON CONFLICT (live_work_item_id) DO UPDATE SET "
-                       "organization_id = EXCLUDED.organization_id, "
-                       "channel_type = EXCLUDED.channel_type, "
-                       "operation_id = EXCLUDED.operation_id, "
-                       "first_event_time = EXCLUDED.first_event_time, "
-                       "last_event_time = EXCLUDED.last_event_time, "
-                       "outcome = EXCLUDED.outcome, outcome_time = EXCLUDED.outcome_time, "
-                       "closed_time = EXCLUDED.closed_time, "
-                       "event_count = EXCLUDED.event_count, "
-                       "started_count = EXCLUDED.started_count, "
-                       "completed_count = EXCLUDED.completed_count, "
-                       "failed_count = EXCLUDED.failed_count, "
-                       "unknown_scenario_count = EXCLUDED.unknown_scenario_count, "
-                       "updated_at = now()",
-                       err)) != CD_OK))
-        return st;
-
-    /* New runs straight into the table; changed ones through the stage, by run_id. */
-    for (int pass = 0; pass < 2; pass++) {
-        cd_buf_reset(&s->copy);
+        if ((st = copy_begin(s, conv_targets[stored], err)) != CD_OK)
+            return st;
         for (size_t i = 0; i < s->state.count; i++) {
             const cd_conversation_t *c = &s->state.convs[i];
-            for (size_t k = 0; k < c->runs_count; k++) {
-                const cd_run_t *run = &c->runs[k];
-                if (!run->dirty || (pass == 0) != (run->run_id == 0))
-                    continue;
-                if (pass == 1)
-                    cd_buf_printf(&s->copy, "%lld\t", (long long)run->run_id);
-                run_row(c, run, &t);
-                copy_row(&s->copy, t.v, RUN_NCOLS);
-                *(pass == 0 ? &new_runs : &changed_runs) += 1;
-            }
+            if (!c->dirty || c->stored != stored)
+                continue;
+            conversation_row(c, &t);
+            if ((st = copy_put(s, t.v, CONVERSATION_NCOLS, err)) != CD_OK)
+                return st;
         }
-        if (pass == 0 && new_runs &&
-            (st = copy_in(s, "scenario_runs (" RUN_COLUMNS ")", err)) != CD_OK)
-            return st;
-        if (pass == 1 && changed_runs &&
-            ((st = copy_in(s, "runs_stage (run_id, " RUN_COLUMNS ")", err)) != CD_OK ||
-             (st = exec_ok(s,
-                           "UPDATE scenario_runs AS r SET state = s.state, "
-                           "start_event_id = s.start_event_id, start_time = s.start_time, "
-                           "end_event_id = s.end_event_id, end_time = s.end_time, "
-                           "end_status = s.end_status, duration_ms = s.duration_ms, "
-                           "duration_source = s.duration_source, stale = s.stale, "
-                           "updated_at = now() FROM runs_stage AS s WHERE r.run_id = s.run_id",
-                           err)) != CD_OK))
+        if ((st = copy_finish(s, NULL, err)) != CD_OK)
             return st;
     }
-    r->runs = new_runs + changed_runs;
+    if (convs[1]) {
+        if ((st = exec_ok(s,
+                          "INSERT INTO conversations (" CONVERSATION_COLUMNS ") SELECT "
+                          CONVERSATION_COLUMNS " FROM conversations_stage "
+                          "ON CONFLICT (live_work_item_id) DO UPDATE SET "
+                          "organization_id = EXCLUDED.organization_id, "
+                          "channel_type = EXCLUDED.channel_type, "
+                          "operation_id = EXCLUDED.operation_id, "
+                          "first_event_time = EXCLUDED.first_event_time, "
+                          "last_event_time = EXCLUDED.last_event_time, "
+                          "outcome = EXCLUDED.outcome, outcome_time = EXCLUDED.outcome_time, "
+                          "closed_time = EXCLUDED.closed_time, "
+                          "event_count = EXCLUDED.event_count, "
+                          "started_count = EXCLUDED.started_count, "
+                          "completed_count = EXCLUDED.completed_count, "
+                          "failed_count = EXCLUDED.failed_count, "
+                          "unknown_scenario_count = EXCLUDED.unknown_scenario_count, "
+                          "updated_at = now()",
+                          err)) != CD_OK)
+            return st;
+    }
+
+    /* New runs straight into the table; changed ones through the stage, by run_id. */
+    static const char *const targets[2] = {"scenario_runs (" RUN_COLUMNS ")",
+                                           "runs_stage (run_id, " RUN_COLUMNS ")"};
+    for (int pass = 0; pass < 2; pass++) {
+        put_runs(s, pass, false, &runs[pass], err);
+        if (!runs[pass])
+            continue;
+        if ((st = copy_begin(s, targets[pass], err)) != CD_OK ||
+            (st = put_runs(s, pass, true, &runs[pass], err)) != CD_OK ||
+            (st = copy_finish(s, NULL, err)) != CD_OK)
+            return st;
+    }
+    if (runs[1] &&
+        (st = exec_ok(s,
+                      "UPDATE scenario_runs AS r SET state = s.state, "
+                      "start_event_id = s.start_event_id, start_time = s.start_time, "
+                      "end_event_id = s.end_event_id, end_time = s.end_time, "
+                      "end_status = s.end_status, duration_ms = s.duration_ms, "
+                      "duration_source = s.duration_source, stale = s.stale, "
+                      "updated_at = now() FROM runs_stage AS s WHERE r.run_id = s.run_id",
+                      err)) != CD_OK)
+        return st;
+    r->runs = runs[0] + runs[1];
     return CD_OK;
 }
 
