@@ -85,9 +85,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
 
-    /* Revocation: commit what is stored now, so the next owner starts right after it. */
+    /* Revocation: commit the offsets stored so far (only ever those of committed
+     * batches), so the next owner starts right after them. */
     cd_log_info("kafka", "revoked %d partition(s)", parts->cnt);
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, parts, 0);
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         cd_log_warn("kafka", "commit on revoke failed: %s", rd_kafka_err2str(cerr));
     if (cooperative) {
