@@ -55,6 +55,13 @@ cd_status_t cd_store_connect(cd_store_t *store, cd_err_t *err);
 cd_status_t cd_store_write_batch(cd_store_t *store, cd_batch_t *batch, cd_store_result_t *res,
                                  cd_err_t *err);
 
+/*
+ * Flags stale the open runs that started longer ago than their scenario's
+ * stale time by the wall clock: the runs of conversations that went silent,
+ * which no later event of theirs will ever flag.  *flagged gets how many.
+ */
+cd_status_t cd_store_sweep_stale(cd_store_t *store, size_t *flagged, cd_err_t *err);
+
 /* Applies the embedded migrations in order, each in its own transaction;
  * *applied receives how many were new.  Concurrent callers are serialized. */
 cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err);

@@ -19,7 +19,9 @@
  *    source gave durationMs.  An end with no open start is kept as an
  *    unpaired run, which a later Started no later than the end pairs with.
  *    An open run is stale once its conversation has seen an event more than
- *    the scenario's stale time after the run started; closing clears it.
+ *    the scenario's stale time after the run started (or, for conversations
+ *    that went silent, once the wall clock has: cd_store_sweep_stale); only
+ *    closing clears it.
  */
 #ifndef CONVDIAG_TAGGING_H
 #define CONVDIAG_TAGGING_H

@@ -12,6 +12,7 @@
 #include "convdiag/tagging.h"
 
 #define BACKOFF_MIN_MS 100
+#define SWEEP_INTERVAL_US (60 * 1000000LL) /* wall-clock stale sweep */
 #define BACKOFF_MAX_MS 5000
 
 typedef struct ingest {
@@ -25,6 +26,7 @@ typedef struct ingest {
     cd_batch_t batch;
     int64_t started_us;
     int64_t last_progress_us;
+    int64_t last_sweep_us;
     uint64_t last_progress_messages;
 } ingest_t;
 
@@ -115,6 +117,24 @@ static cd_status_t write_batch(ingest_t *in, cd_err_t *err)
     return st;
 }
 
+/* Flags the open runs of silent conversations; a failure here only waits for the next try. */
+static void sweep_stale(ingest_t *in, bool now)
+{
+    size_t flagged;
+    cd_err_t err;
+
+    if (!now && cd_mono_us() - in->last_sweep_us < SWEEP_INTERVAL_US)
+        return;
+    in->last_sweep_us = cd_mono_us();
+    if (cd_store_sweep_stale(in->store, &flagged, &err) != CD_OK) {
+        cd_log_warn("run", "stale sweep skipped: %s", err.msg);
+        return;
+    }
+    in->stats->stale_runs += flagged;
+    if (flagged)
+        cd_log_info("run", "%zu open scenario run(s) flagged stale by the wall clock", flagged);
+}
+
 static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
 {
     int delay_ms = BACKOFF_MIN_MS;
@@ -151,7 +171,7 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     in.limits.strict_scenarios = cfg->scenarios_strict;
     cd_tagger_conf_from_config(&in.tagger, cfg);
     srand((unsigned)cd_now_us());
-    in.started_us = in.last_progress_us = cd_mono_us();
+    in.started_us = in.last_progress_us = in.last_sweep_us = cd_mono_us();
 
     if (cd_batch_init(&in.batch, cfg->batch_max_events) != CD_OK) {
         cd_err_set(err, CD_ERROR, "out of memory allocating a batch of %zu",
@@ -182,8 +202,11 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
                 break;
         }
         progress(&in, false);
-        if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer))
+        sweep_stale(&in, false);
+        if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer)) {
+            sweep_stale(&in, true);
             break;
+        }
     }
     if (st == CD_RETRY) /* shutdown while PostgreSQL was away: not a failure of ours */
         st = CD_OK;

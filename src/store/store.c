@@ -68,6 +68,13 @@ static const struct statement {
      "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
      1},
     {"stored_event_ids", "SELECT event_id FROM events WHERE event_id = ANY(" ID_LIST ")", 1},
+    /* $1/$2: scenarios with their own stale time (newline-separated, ms); $3: the default. */
+    {"sweep_stale",
+     "UPDATE scenario_runs AS r SET stale = true, updated_at = now() "
+     "WHERE state = 'open' AND NOT stale AND start_time < now() - make_interval(secs => "
+     "coalesce((SELECT o.ms FROM unnest(" ID_LIST ", string_to_array($2, E'\\n')::bigint[]) "
+     "AS o(scenario, ms) WHERE o.scenario = r.scenario), $3::bigint) / 1000.0)",
+     3},
     {"load_conversations",
      "SELECT live_work_item_id, organization_id, channel_type, operation_id, "
      "(extract(epoch FROM first_event_time) * 1000000)::bigint, "
@@ -743,6 +750,32 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
                  (long long)(t[2] - t[1]), (long long)(t[3] - t[2]), (long long)(t[4] - t[3]),
                  (long long)(t[5] - t[4]), (long long)(t[6] - t[5]), (long long)(t[7] - t[6]),
                  (long long)(t[8] - t[7]));
+    return CD_OK;
+}
+
+cd_status_t cd_store_sweep_stale(cd_store_t *s, size_t *flagged, cd_err_t *err)
+{
+    cd_status_t st;
+    cd_buf_t ms;
+    char def[24];
+
+    *flagged = 0;
+    if ((st = ensure_ready(s, err)) != CD_OK)
+        return st;
+    cd_buf_init(&ms);
+    cd_buf_reset(&s->ids);
+    for (size_t i = 0; i < s->tc->overrides_count; i++) {
+        cd_buf_printf(&s->ids, "%s%s", i ? "\n" : "", s->tc->overrides[i].scenario);
+        cd_buf_printf(&ms, "%s%lld", i ? "\n" : "", (long long)s->tc->overrides[i].after_ms);
+    }
+    snprintf(def, sizeof(def), "%lld", (long long)cd_tagger_stale_after_ms(s->tc, ""));
+    const char *vals[3] = {s->ids.data ? s->ids.data : "", ms.data ? ms.data : "", def};
+    PGresult *res = PQexecPrepared(s->conn, "sweep_stale", 3, vals, NULL, NULL, 0);
+    cd_buf_fini(&ms);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(s, res, "sweeping stale runs", err);
+    *flagged = (size_t)atol(PQcmdTuples(res));
+    PQclear(res);
     return CD_OK;
 }
 

@@ -177,11 +177,13 @@ static size_t flag_stale(const cd_tagger_conf_t *tc, cd_conversation_t *c)
         cd_run_t *r = &c->runs[i];
         if (r->state != CD_RUN_OPEN)
             continue;
-        bool stale = c->last_us - r->start_us > cd_tagger_stale_after_ms(tc, r->scenario) * 1000;
-        if (stale != r->stale) {
-            r->stale = stale;
+        /* Only ever set here: last_us never goes back, and a run the wall-clock
+         * sweep flagged stays flagged until it closes. */
+        if (!r->stale &&
+            c->last_us - r->start_us > cd_tagger_stale_after_ms(tc, r->scenario) * 1000) {
+            r->stale = true;
             r->dirty = true;
-            flagged += stale;
+            flagged++;
         }
     }
     return flagged;

@@ -33,6 +33,18 @@ dump "$T_DB" > "$T_WORK/straight.tsv"
 runs=$(sql "SELECT count(*) FROM scenario_runs")
 [[ $runs -gt 1000 ]] || fail "only $runs scenario runs from the straight run"
 ok "straight: $runs scenario runs, $(sql 'SELECT count(*) FROM conversations') conversations"
+# Disorder leaves ends without starts and starts without ends; the events are
+# days old, so every run still open has been flagged stale by the final sweep.
+[[ $(sql "SELECT count(*) FROM scenario_runs WHERE state = 'unpaired'") -gt 0 ]] ||
+  fail "no unpaired runs from a disordered stream"
+stale=$(sql "SELECT count(*) FROM scenario_runs WHERE stale")
+[[ $stale -gt 0 ]] || fail "no stale runs"
+assert_eq "$(sql "SELECT count(*) FROM scenario_runs WHERE state = 'open' AND NOT stale")" 0 \
+  "open runs not flagged stale"
+# Counted as flagged; a flagged run may close later, so the count can only be higher.
+counted=$(sed -n 's/.* \([0-9]*\) runs flagged stale.*/\1/p' "$T_WORK/straight.out")
+(( counted >= stale )) || fail "$stale stale runs stored but only $counted counted"
+ok "$stale stale runs stored, $counted counted as flagged"
 
 # Disturbed: a second database, two instances, rebalances and kill -9.
 other="${T_DB}_b"
