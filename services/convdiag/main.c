@@ -13,6 +13,7 @@ static const struct command {
     {"run", cmd_run, "consume events from Kafka and store them in PostgreSQL"},
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
     {"simulate", cmd_simulate, "produce realistic sample conversations to Kafka"},
+    {"history", cmd_history, "a conversation's timeline, as the Traces table shows it"},
     {"check", cmd_check, "validate and tag events from stdin, without Kafka or PostgreSQL"},
     {"version", cmd_version, "print the version"},
 };
