@@ -93,6 +93,18 @@ out=$("$CONVDIAG" history "${lwis[0]}")
 grep -q "^timestamp \[UTC\] *message *operation_Name" <<< "$out" || fail "table header: $out"
 grep -q "($(grep -c "\"${lwis[0]}\"" "$T_WORK/events.jsonl") entries)" <<< "$out" || fail "table count: $out"
 ok "table output"
+# The analyst role reads everything and changes nothing.
+analyst="cdtest_analyst_$$"
+admin_sql "CREATE ROLE $analyst LOGIN PASSWORD 'analyst' IN ROLE convdiag_analyst"
+as_analyst() { PGUSER=$analyst PGPASSWORD=analyst psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+assert_eq "$(as_analyst "SELECT count(*) FROM conversation_timeline('${lwis[0]}')")" \
+  "$(grep -c "\"${lwis[0]}\"" "$T_WORK/events.jsonl")" "timeline rows read by an analyst"
+as_analyst "SELECT count(*) FROM events, conversations, scenario_runs, dead_letters LIMIT 1" >/dev/null
+if as_analyst "DELETE FROM events" 2>/dev/null; then fail "an analyst could delete events"; fi
+ok "analyst cannot change events"
+PGDATABASE=$T_DB admin_sql "DROP OWNED BY $analyst" 2>/dev/null || true
+admin_sql "DROP ROLE $analyst"
+
 rc=0
 "$CONVDIAG" history no-such-conversation 2> "$T_WORK/err" || rc=$?
 assert_eq "$rc" 1 "exit code for an unknown conversation"
