@@ -21,27 +21,30 @@ CD_SKIP_INSTALL=1 "$here/stack.sh" up
 echo "== migrate"
 "$convdiag" migrate
 echo "== simulate $conversations conversations"
-"$convdiag" simulate --conversations "$conversations" --seed "${CD_DEMO_SEED:-$RANDOM}"
+"$convdiag" simulate --conversations "$conversations" --seed "${CD_DEMO_SEED:-$RANDOM}" --disorder
 echo "== run until caught up"
 "$convdiag" run --until-caught-up
 
 q() { psql -X -P pager=off -c "$1"; }
 echo "== what was stored"
-q "SELECT count(*) AS events, count(DISTINCT live_work_item_id) AS conversations,
-          min(event_time) AS first_event, max(event_time) AS last_event FROM events"
+q "SELECT (SELECT count(*) FROM events) AS events,
+          (SELECT count(*) FROM conversations) AS conversations,
+          (SELECT count(*) FROM scenario_runs) AS scenario_runs,
+          (SELECT count(*) FROM dead_letters) AS dead_letters"
 q "SELECT category, scenario,
-          count(*) FILTER (WHERE status = 'Started') AS started,
-          count(*) FILTER (WHERE status = 'Completed') AS completed,
-          count(*) FILTER (WHERE status = 'Failed') AS failed,
-          round(avg(duration_ms) / 1000.0, 1) AS avg_duration_s
-     FROM events GROUP BY category, scenario ORDER BY category, scenario"
-q "SELECT channel_type, count(DISTINCT live_work_item_id) AS conversations
-     FROM events GROUP BY channel_type ORDER BY 2 DESC"
+          count(*) FILTER (WHERE state = 'completed') AS completed,
+          count(*) FILTER (WHERE state = 'failed') AS failed,
+          count(*) FILTER (WHERE state = 'open') AS open,
+          count(*) FILTER (WHERE state = 'unpaired') AS unpaired,
+          round((percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) / 1000.0)::numeric, 1) AS p50_s,
+          round((percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) / 1000.0)::numeric, 1) AS p90_s
+     FROM scenario_runs GROUP BY category, scenario ORDER BY category, scenario"
+q "SELECT coalesce(outcome, '(ongoing)') AS outcome, count(*) AS conversations
+     FROM conversations GROUP BY 1 ORDER BY 2 DESC"
+q "SELECT channel_type, count(*) AS conversations FROM conversations GROUP BY 1 ORDER BY 2 DESC"
 lwi=$(psql -X -A -t -c "SELECT live_work_item_id FROM events
                          WHERE scenario = 'AgentRejected' ORDER BY event_time DESC LIMIT 1")
-echo "== one conversation's timeline ($lwi)"
-q "SELECT to_char(event_time, 'HH24:MI:SS.MS') AS time, scenario, status, participant_type,
-          duration_ms, failure_reason
-     FROM events WHERE live_work_item_id = '$lwi' ORDER BY event_time, status DESC"
-q "SELECT count(*) AS dead_letters FROM dead_letters"
+echo "== one conversation's timeline: convdiag history $lwi"
+"$convdiag" history "$lwi"
+q "SELECT reason, count(*) FROM dead_letters GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
 echo "demo: the stack is still up (. deploy/local/env.sh; psql); stop it with deploy/local/stack.sh down"
