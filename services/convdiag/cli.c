@@ -43,7 +43,8 @@ static void add_set(cli_t *cli, const char *key, const char *value)
     cli->sets[cli->sets_count++] = kv;
 }
 
-bool cli_common_option(cli_t *cli, int opt, const char *arg)
+/* Records a common option; false if opt is not one. */
+static bool common_option(cli_t *cli, int opt, const char *arg)
 {
     int i = opt - CLI_OPT_BASE;
     if (i == 0)
@@ -55,6 +56,30 @@ bool cli_common_option(cli_t *cli, int opt, const char *arg)
     else
         return false;
     return true;
+}
+
+int cli_getopt(cli_t *cli, int argc, char **argv, const struct option *opts, const char *help)
+{
+    if (!cli->getopt_started) {
+        optind = 1;
+        cli->getopt_started = true;
+    }
+    for (;;) {
+        int opt = getopt_long(argc, argv, "h", opts, NULL);
+        if (opt == -1)
+            return 0;
+        if (opt == 'h') {
+            fputs(help, stdout);
+            cli->exit_code = CLI_EXIT_OK;
+            return -1;
+        }
+        if (opt == '?' || opt == ':') { /* getopt has said what is wrong */
+            cli->exit_code = cli_usage_error(cli, "invalid option");
+            return -1;
+        }
+        if (!common_option(cli, opt, optarg))
+            return opt;
+    }
 }
 
 bool cli_load_config(cli_t *cli)

@@ -46,6 +46,8 @@ enum {
 
 typedef struct cli {
     const char *command;
+    bool getopt_started;
+    int exit_code; /* when cli_getopt returned -1 */
     const char *config_path;
     char **sets; /* "key=value" in command-line order, applied last */
     int sets_count;
@@ -55,8 +57,13 @@ typedef struct cli {
 void cli_init(cli_t *cli, const char *command);
 void cli_fini(cli_t *cli);
 
-/* Handles a common option; returns false if opt is not one. */
-bool cli_common_option(cli_t *cli, int opt, const char *arg);
+/*
+ * getopt_long for a subcommand: handles --help (prints help) and the common
+ * options itself.  Returns the next of the command's own options (> 0), 0 at
+ * the end of the options, or -1 when the command must stop now, with
+ * cli->exit_code set (0 after --help, 2 after a usage error).
+ */
+int cli_getopt(cli_t *cli, int argc, char **argv, const struct option *opts, const char *help);
 
 /* Applies file, environment and --set in that order; prints the error and
  * returns false on a bad value. */

@@ -207,22 +207,15 @@ int cmd_check(int argc, char **argv)
     ssize_t n;
     long lineno = 0, rejected = 0;
     cli_t cli;
-    int opt, rc = CLI_EXIT_OK;
+    int rc = CLI_EXIT_OK;
 
     memset(&ck, 0, sizeof(ck));
     cd_tag_state_init(&ck.state);
     cd_strmap_init(&ck.seen);
     cli_init(&cli, "check");
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(help, stdout);
-            goto out;
-        }
-        if (!cli_common_option(&cli, opt, optarg)) {
-            rc = cli_usage_error(&cli, "invalid option");
-            goto out;
-        }
+    if (cli_getopt(&cli, argc, argv, opts, help) < 0) {
+        rc = cli.exit_code;
+        goto out;
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;

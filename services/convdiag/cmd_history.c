@@ -118,17 +118,11 @@ int cmd_history(int argc, char **argv)
     int opt, rc = CLI_EXIT_OK;
 
     cli_init(&cli, "history");
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(help, stdout);
-            goto out;
-        } else if (opt == OPT_JSON) {
-            json = true;
-        } else if (!cli_common_option(&cli, opt, optarg)) {
-            rc = cli_usage_error(&cli, "invalid option");
-            goto out;
-        }
+    while ((opt = cli_getopt(&cli, argc, argv, opts, help)) > 0)
+        json = opt == OPT_JSON || json;
+    if (opt < 0) {
+        rc = cli.exit_code;
+        goto out;
     }
     if (optind >= argc) {
         rc = cli_usage_error(&cli, "which conversation? Give a liveWorkItemId");

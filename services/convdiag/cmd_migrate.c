@@ -16,19 +16,12 @@ int cmd_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
     cli_t cli;
-    int opt, rc = CLI_EXIT_OK;
+    int rc = CLI_EXIT_OK;
 
     cli_init(&cli, "migrate");
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(help, stdout);
-            goto out;
-        }
-        if (!cli_common_option(&cli, opt, optarg)) {
-            rc = cli_usage_error(&cli, "invalid option");
-            goto out;
-        }
+    if (cli_getopt(&cli, argc, argv, opts, help) < 0) {
+        rc = cli.exit_code;
+        goto out;
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;

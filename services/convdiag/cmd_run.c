@@ -36,12 +36,8 @@ int cmd_run(int argc, char **argv)
     int opt, rc = CLI_EXIT_OK;
 
     cli_init(&cli, "run");
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(&cli, argc, argv, opts, help)) > 0) {
         switch (opt) {
-        case 'h':
-            fputs(help, stdout);
-            goto out;
         case OPT_UNTIL:
             iopts.until_caught_up = true;
             break;
@@ -52,12 +48,11 @@ int cmd_run(int argc, char **argv)
             }
             iopts.progress_interval_ms = (int)n * 1000;
             break;
-        default:
-            if (!cli_common_option(&cli, opt, optarg)) {
-                rc = cli_usage_error(&cli, "invalid option");
-                goto out;
-            }
         }
+    }
+    if (opt < 0) {
+        rc = cli.exit_code;
+        goto out;
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;

@@ -107,8 +107,7 @@ int cmd_simulate(int argc, char **argv)
 
     cd_sim_conf_init(&conf);
     cli_init(&cli, "simulate");
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(&cli, argc, argv, opts, help)) > 0) {
         const char *name = opt > 0 && opt <= OPT_DISORDER ? opts[opt - 1].name : "";
         bool numeric = opt == OPT_CONV || opt == OPT_EVENTS || opt == OPT_SEED ||
                        opt == OPT_RATE || opt == OPT_PROGRESS;
@@ -123,9 +122,6 @@ int cmd_simulate(int argc, char **argv)
             goto out;
         }
         switch (opt) {
-        case 'h':
-            fputs(help, stdout);
-            goto out;
         case OPT_CONV: conf.conversations = n; conversations_given = true; break;
         case OPT_EVENTS: conf.max_events = n; break;
         case OPT_SEED: conf.seed = n; break;
@@ -144,12 +140,11 @@ int cmd_simulate(int argc, char **argv)
                 goto out;
             }
             break;
-        default:
-            if (!cli_common_option(&cli, opt, optarg)) {
-                rc = cli_usage_error(&cli, "invalid option");
-                goto out;
-            }
         }
+    }
+    if (opt < 0) {
+        rc = cli.exit_code;
+        goto out;
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;

@@ -9,21 +9,18 @@
 #include "cli.h"
 #include "commands.h"
 
+static const char help[] = "Usage: convdiag version\n\nPrints the version of convdiag and its "
+                          "libraries.\n";
+
 int cmd_version(int argc, char **argv)
 {
     cli_t cli;
     cli_init(&cli, "version");
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int opt, rc = CLI_EXIT_OK;
+    int rc = CLI_EXIT_OK;
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            printf("Usage: convdiag version\n\nPrints the version of convdiag and its "
-                   "libraries.\n");
-            goto out;
-        }
-        rc = cli_usage_error(&cli, "unexpected option");
+    if (cli_getopt(&cli, argc, argv, opts, help) < 0) {
+        rc = cli.exit_code;
         goto out;
     }
     if (optind < argc) {
