@@ -4,8 +4,19 @@
 -- customDimensions as the exporter sends them (the brief's "Export" section).
 CREATE FUNCTION event_custom_dimensions(e events, run_duration_ms bigint) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
-    -- Attributes first, so that none can overwrite a standard property.
-    SELECT coalesce((SELECT jsonb_object_agg(key, value #>> '{}')
+    -- An attribute named like a standard property is renamed "attributes.<name>",
+    -- as the exporter does, so that none overwrites one.
+    SELECT coalesce((SELECT jsonb_object_agg(
+                                CASE WHEN key IN ('organizationId', 'LiveWorkItemID',
+                                    'ChannelType', 'Duration', 'ParticipantType', 'Category',
+                                    'powerplatform.analytics.scenario',
+                                    'powerplatform.analytics.subscenario',
+                                    'powerplatform.analytics.resource.id',
+                                    'powerplatform.analytics.resource.organization.id',
+                                    'omnichannel.channel.type', 'failureReason',
+                                    'convdiag.truncated')
+                                     THEN 'attributes.' || key ELSE key END,
+                                value #>> '{}')
                        FROM jsonb_each(e.attributes)), '{}'::jsonb)
         || jsonb_strip_nulls(jsonb_build_object(
         'organizationId', e.organization_id::text,
