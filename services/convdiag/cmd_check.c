@@ -7,14 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "convdiag/batch.h"
+#include "convdiag/export.h"
 #include "convdiag/json.h"
 #include "convdiag/strmap.h"
 #include "convdiag/tagging.h"
 #include "convdiag/timeutil.h"
+
+/* Stands in for the instrumentation key when no connection string is set. */
+#define NIL_IKEY "00000000-0000-0000-0000-000000000000"
 
 static const char help[] =
     "Usage: convdiag check [OPTIONS] < events.jsonl\n\n"
@@ -25,9 +30,17 @@ static const char help[] =
     "operation_ParentId, session_Id, user_Id) or the rejection with its reason.\n"
     "Lines are taken as one stream, in order: later events of a conversation\n"
     "inherit its operation_Id, and a repeated eventId is reported as a duplicate.\n"
-    "Exit code 1 when any line was rejected.\n\n" CLI_COMMON_HELP;
+    "Exit code 1 when any line was rejected.\n\n"
+    "Options:\n"
+    "  --envelope           print instead, for each accepted event, the exact\n"
+    "                       Application Insights envelope the exporter sends\n"
+    "                       (instrumentation key from APPLICATIONINSIGHTS_CONNECTION_STRING,\n"
+    "                       else " NIL_IKEY ")\n\n" CLI_COMMON_HELP;
 
 typedef struct checker {
+    bool envelope;
+    cd_export_config_t export;
+    cd_buf_t out; /* one envelope */
     cd_event_limits_t limits;
     cd_tagger_conf_t tagger;
     cd_tag_state_t state; /* conversations seen so far */
@@ -103,6 +116,49 @@ static bool is_wrapper(const cJSON *root)
         if (strcmp(m->string, "event") != 0 && strcmp(m->string, "headers") != 0)
             return false;
     return true;
+}
+
+/* The duration the exporter reports: the event's own, else that of the run it closed. */
+static int64_t export_duration(const checker_t *ck, const cd_record_t *rec)
+{
+    const cd_event_t *ev = &rec->event;
+    if (ev->duration_ms >= 0 || ev->status == CD_EVENT_STARTED)
+        return ev->duration_ms;
+    const cd_conversation_t *c = cd_tag_state_find(&ck->state, ev->live_work_item_id);
+    for (size_t i = 0; c && i < c->runs_count; i++)
+        if (c->runs[i].end_event_id && strcmp(c->runs[i].end_event_id, ev->event_id) == 0)
+            return c->runs[i].duration_ms;
+    return -1;
+}
+
+static void print_envelope(checker_t *ck, long lineno, const cd_record_t *rec)
+{
+    const cd_event_t *ev = &rec->event;
+    cd_export_item_t item = {
+        .event_id = ev->event_id,
+        .time_us = ev->ts_us,
+        .organization_id = ev->organization_id,
+        .live_work_item_id = ev->live_work_item_id,
+        .scenario = ev->scenario,
+        .category = ev->category,
+        .status = ev->status,
+        .channel_type = ev->channel_type,
+        .participant_type = ev->participant_type,
+        .user_id = ev->user_id,
+        .session_id = ev->session_id,
+        .operation_id = rec->tags.operation_id,
+        .duration_ms = export_duration(ck, rec),
+        .failure_reason = ev->failure_reason,
+        .attributes_json = ev->attributes_json,
+    };
+    cd_err_t err;
+
+    cd_buf_reset(&ck->out);
+    if (cd_export_envelope_write(&ck->out, &ck->export, &item, &err) != CD_OK) {
+        print_rejection(lineno, err.msg);
+        return;
+    }
+    puts(ck->out.data);
 }
 
 /* Splits a wrapper line into the event's text and its headers; a plain event
@@ -190,7 +246,10 @@ static bool check_line(checker_t *ck, cd_batch_t *batch, const char *line, size_
         print_rejection(lineno, err.msg);
         goto out;
     }
-    print_tagged(lineno, rec);
+    if (ck->envelope && !rec->duplicate)
+        print_envelope(ck, lineno, rec);
+    else
+        print_tagged(lineno, rec);
     ok = true;
 out:
     cd_batch_clear(batch);
@@ -199,7 +258,11 @@ out:
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    enum { OPT_ENVELOPE = 1 };
+    static const struct option opts[] = {{"envelope", no_argument, NULL, OPT_ENVELOPE},
+                                         CLI_COMMON_OPTIONS, {0}};
+    static cd_export_conn_t conn; /* large; one per process */
+    char host[256] = "localhost";
     checker_t ck;
     cd_batch_t batch = {0};
     char *line = NULL;
@@ -210,10 +273,14 @@ int cmd_check(int argc, char **argv)
     int rc = CLI_EXIT_OK;
 
     memset(&ck, 0, sizeof(ck));
+    cd_buf_init(&ck.out);
     cd_tag_state_init(&ck.state);
     cd_strmap_init(&ck.seen);
     cli_init(&cli, "check");
-    if (cli_getopt(&cli, argc, argv, opts, help) < 0) {
+    int opt;
+    while ((opt = cli_getopt(&cli, argc, argv, opts, help)) > 0)
+        ck.envelope = ck.envelope || opt == OPT_ENVELOPE;
+    if (opt < 0) {
         rc = cli.exit_code;
         goto out;
     }
@@ -223,6 +290,20 @@ int cmd_check(int argc, char **argv)
     ck.limits.max_bytes = cli.cfg.event_max_bytes;
     ck.limits.strict_scenarios = cli.cfg.scenarios_strict;
     cd_tagger_conf_from_config(&ck.tagger, &cli.cfg);
+    const char *cs = getenv("APPLICATIONINSIGHTS_CONNECTION_STRING");
+    cd_err_t cerr;
+    if (ck.envelope && cs && cs[0] && cd_export_conn_parse(&conn, cs, &cerr) != CD_OK) {
+        fprintf(stderr, "convdiag check: APPLICATIONINSIGHTS_CONNECTION_STRING: %s\n", cerr.msg);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    gethostname(host, sizeof(host) - 1);
+    ck.export = (cd_export_config_t){
+        .ikey = cs && cs[0] ? conn.ikey : NIL_IKEY,
+        .cloud_role = "convdiag",
+        .cloud_role_instance = host,
+        .sdk_version = CD_EXPORT_SDK_VERSION,
+    };
     if (cd_batch_init(&batch, 1) != CD_OK) {
         fprintf(stderr, "convdiag check: out of memory\n");
         rc = CLI_EXIT_FAILURE;
@@ -251,6 +332,7 @@ out:
     free(ck.ids);
     cd_strmap_fini(&ck.seen);
     cd_tag_state_fini(&ck.state);
+    cd_buf_fini(&ck.out);
     cli_fini(&cli);
     return rc;
 }

@@ -47,6 +47,20 @@ grep -q '"line":2,"ok":true.*"operation_Id":"0af7651916cd43dd8448eb211c80319c","
   fail "check line 2: $out"
 grep -q '"line":3,"ok":false,"error":"event: unknown field' <<< "$out" || fail "check line 3: $out"
 ok "check: events, Kafka headers, and a field named event"
+
+# check --envelope: the exporter's envelope; a Completed without durationMs reports the run's.
+done_ev='{"eventId":"e9","timestamp":"2026-11-20T08:00:02.500Z","organizationId":"62206a64-7414-46f3-b0b7-963a1ee4ff66","liveWorkItemId":"LWI-1","scenario":"QueueAssignment","status":"Completed","channelType":"voice"}'
+key=1b2c3d4e-aaaa-bbbb-cccc-0123456789ab
+out=$(printf '%s\n' "$ev" "$done_ev" |
+      APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=$key;IngestionEndpoint=http://127.0.0.1:1/" \
+      "$CONVDIAG" check --envelope)
+grep -q "^{\"ver\":1,\"name\":\"Microsoft.ApplicationInsights.${key//-/}.Message\",\"time\":\"2026-11-20T08:00:00.0000000Z\",\"iKey\":\"$key\"" <<< "$out" ||
+  fail "envelope head: $out"
+grep -q '"message":"ScenarioCompleted".*"Duration":"2500"' <<< "$out" || fail "envelope duration from the pair: $out"
+err=$(APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=$key;Bogus" "$CONVDIAG" check --envelope < /dev/null 2>&1) && fail "malformed connection string accepted"
+grep -q "APPLICATIONINSIGHTS_CONNECTION_STRING" <<< "$err" || fail "connection string error: $err"
+grep -q "$key" <<< "$err" && fail "the instrumentation key was echoed: $err"
+ok "check --envelope"
 printf '# settings\nlog.level = warn\nbatch.max.events = abc\n' > /tmp/cd-cli-$$.properties
 expect 2 "cd-cli-$$.properties:3: batch.max.events: 'abc'" "$CONVDIAG" run --config /tmp/cd-cli-$$.properties
 rm -f /tmp/cd-cli-$$.properties
