@@ -1,0 +1,76 @@
+/*
+ * faults.h -- the failures the emulator plays on demand, so an exporter can be
+ * watched handling them: whole requests answered 4xx/5xx, some items refused
+ * inside a 206, slow answers, and the ingestion port going away.
+ *
+ * Every switch has one name, used as is in the JSON of /control and with
+ * dashes on the command line (request_fault_code, --request-fault-code).
+ * Which requests or items are hit is drawn from a generator seeded by --seed,
+ * so the same seed and the same traffic give the same answers.
+ */
+#ifndef EMU_FAULTS_H
+#define EMU_FAULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "convdiag/buf.h"
+#include "convdiag/common.h"
+
+typedef enum emu_retry_format {
+    EMU_RETRY_SECONDS, /* Retry-After: 5 */
+    EMU_RETRY_DATE,    /* Retry-After: Fri, 20 Nov 2026 08:00:05 GMT */
+} emu_retry_format_t;
+
+typedef struct emu_faults {
+    int request_code; /* 0: off */
+    double request_share;
+    int item_code; /* 0: off */
+    double item_share;
+    unsigned retry_after; /* seconds; 0: no Retry-After header */
+    emu_retry_format_t retry_after_format;
+    unsigned delay_ms;
+    double delay_share;
+    bool down;
+    int64_t down_until_us; /* cd_mono_us() time to come back; 0: until told */
+    uint64_t rng;          /* splitmix64 state */
+} emu_faults_t;
+
+/* All switches off; the generator seeded. */
+void emu_faults_init(emu_faults_t *f, uint64_t seed);
+
+/*
+ * Sets the switch `name` from its text form ("503", "0.25", "date", "true").
+ * now_mono_us is the time down_for counts from.  err says what is wrong with
+ * the value, without naming the switch: the caller names it as its user wrote it.
+ */
+cd_status_t emu_faults_set(emu_faults_t *f, const char *name, const char *value,
+                           int64_t now_mono_us, cd_err_t *err);
+
+/*
+ * Applies a /control body: a JSON object of switches, plus "reset": true to
+ * turn every switch off first.  All or nothing: on error f is unchanged.
+ */
+cd_status_t emu_faults_apply_json(emu_faults_t *f, const char *json, size_t len,
+                                  int64_t now_mono_us, cd_err_t *err);
+
+/* The switches as JSON, down_for being the seconds left (0: until told). */
+void emu_faults_to_json(const emu_faults_t *f, int64_t now_mono_us, cd_buf_t *out);
+
+/* One line for the log, e.g. "request_fault_code=503 request_fault_share=0.5". */
+void emu_faults_describe(const emu_faults_t *f, char *out, size_t size);
+
+/* True with probability share when the switch is on; draws only then. */
+bool emu_faults_hit(emu_faults_t *f, bool on, double share);
+
+/* True for the codes that tell a client to come back later. */
+bool emu_status_retryable(int status);
+
+/* The Retry-After value to send now, or "" when none is configured. */
+void emu_faults_retry_after(const emu_faults_t *f, int64_t now_us, char *out, size_t size);
+
+/* The message that goes with a status in a per-item error, e.g. "Service Unavailable". */
+const char *emu_status_message(int status);
+
+#endif

@@ -1,0 +1,288 @@
+/* track.c -- the ingestion endpoint; see track.h. */
+#include "track.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convdiag/json.h"
+#include "convdiag/log.h"
+#include "envelope.h"
+#include "payload.h"
+
+/* What became of one item. */
+typedef struct item {
+    int status;    /* 0 while accepted so far; else its own status */
+    char *message; /* why it was refused, or NULL for the status's usual message */
+    emu_trace_t trace;
+    uint64_t hash;                      /* of the envelope text, for counting duplicates */
+    char ikey[EMU_IKEY_MASKED_MAX];     /* for the log, when refused */
+} item_t;
+
+/* What the log line of a request tells. */
+typedef struct outcome {
+    size_t accepted, duplicates;
+    const item_t *first_refused;
+    size_t first_refused_index;
+    bool store_filled; /* the store turned away its first item since the last reset */
+} outcome_t;
+
+static uint64_t fnv1a(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void refuse(item_t *it, int status, const char *message)
+{
+    it->status = status;
+    it->message = message ? strdup(message) : NULL;
+}
+
+static cd_status_t make_trace(const emu_envelope_t *env, emu_trace_t *trace)
+{
+    const char *fields[EMU_F_COUNT];
+    char *dims = env->properties ? cJSON_PrintUnformatted(env->properties) : NULL;
+
+    memcpy(fields, env->fields, sizeof(fields));
+    fields[EMU_F_DIMENSIONS] = dims;
+    cd_status_t st = env->properties && !dims
+                         ? CD_ERROR
+                         : emu_trace_init(trace, env->time_us, env->severity, fields);
+    free(dims);
+    return st;
+}
+
+/*
+ * Judges every item, without the lock: this is the work that grows with the
+ * body.  Returns 0, or 400 with err when an element of a JSON array is not
+ * JSON: the array as a whole is then unreadable.  In a JSON stream a bad line
+ * is one bad item.
+ */
+static int judge_items(const emu_t *emu, const emu_payload_t *payload, int64_t now_us,
+                       item_t *items, cd_err_t *err)
+{
+    for (size_t i = 0; i < payload->count; i++) {
+        const emu_span_t *span = &payload->items[i];
+        item_t *it = &items[i];
+        emu_envelope_t env;
+        cd_err_t why;
+        cJSON *root;
+
+        if (!emu_envelope_parse(span->text, span->len, &root)) {
+            if (payload->format == EMU_FORMAT_ARRAY) {
+                cd_err_set(err, CD_ERROR, "The body is not valid JSON: item %zu cannot be parsed",
+                           i);
+                return 400;
+            }
+            refuse(it, 400, "The item is not valid JSON");
+            continue;
+        }
+        if (!emu_envelope_check(span->text, span->len, root, &emu->conf.ikeys, now_us, &env,
+                                &why)) {
+            const cJSON *ikey = cJSON_GetObjectItemCaseSensitive(root, "iKey");
+            emu_ikey_mask(cJSON_IsString(ikey) ? ikey->valuestring : "", it->ikey);
+            refuse(it, 400, why.msg);
+        } else if (make_trace(&env, &it->trace) != CD_OK) {
+            refuse(it, 500, "out of memory");
+        } else {
+            it->hash = fnv1a(span->text, span->len);
+        }
+        cJSON_Delete(root);
+    }
+    return 0;
+}
+
+/*
+ * With the lock held: counts the request, sets Retry-After when the status
+ * asks the client to come back, and draws the delay; returns it in ms.
+ */
+static unsigned conclude(emu_t *emu, int status, size_t body_len, emu_reply_t *reply)
+{
+    emu_faults_t *f = &emu->faults;
+
+    emu->stats.requests++;
+    emu->stats.bytes_received += body_len;
+    emu_stats_count_status(emu->stats.responses, status);
+    reply->status = status;
+    if (emu_status_retryable(status))
+        emu_faults_retry_after(f, cd_now_us(), reply->retry_after, sizeof(reply->retry_after));
+    return emu_faults_hit(f, f->delay_ms != 0, f->delay_share) ? f->delay_ms : 0;
+}
+
+/* A body refused whole: {"itemsReceived":0,"itemsAccepted":0,"errors":[{...}]}. */
+static unsigned refuse_body(emu_t *emu, int status, const char *why, size_t body_len,
+                            emu_reply_t *reply)
+{
+    pthread_mutex_lock(&emu->mu);
+    unsigned delay = conclude(emu, status, body_len, reply);
+    pthread_mutex_unlock(&emu->mu);
+
+    cd_buf_printf(&reply->body,
+                  "{\"itemsReceived\":0,\"itemsAccepted\":0,\"errors\":[{\"index\":0,"
+                  "\"statusCode\":%d,\"message\":",
+                  status);
+    cd_json_put_string(&reply->body, why);
+    cd_buf_puts(&reply->body, "}]}");
+    cd_log_warn("track", "refused the request status=%d bytes=%zu reason=%s", status, body_len,
+                why);
+    return delay;
+}
+
+/*
+ * With the lock held: the request fault, then for each valid item the item
+ * fault, room in the store, and storing.  Returns the HTTP status.
+ */
+static int settle(emu_t *emu, item_t *items, size_t count, outcome_t *out)
+{
+    emu_faults_t *f = &emu->faults;
+    int request_fault = emu_faults_hit(f, f->request_code != 0, f->request_share)
+                            ? f->request_code
+                            : 0;
+
+    for (size_t i = 0; i < count; i++) {
+        item_t *it = &items[i];
+        bool duplicate;
+
+        if (request_fault) {
+            /* The whole request failed: every item carries the request's status. */
+            free(it->message);
+            it->message = NULL;
+            it->status = request_fault;
+        } else if (it->status) {
+            /* refused while judged */
+        } else if (emu_faults_hit(f, f->item_code != 0, f->item_share)) {
+            it->status = f->item_code;
+        } else if (emu_store_full(&emu->store)) {
+            refuse(it, 503, "The emulator's store is full (--max-items); DELETE /api/items "
+                            "empties it");
+            if (!emu->stats.full_warned) {
+                out->store_filled = true;
+                emu->stats.full_warned = true;
+            }
+        } else if (emu_store_add(&emu->store, &it->trace, it->hash, &duplicate) != CD_OK) {
+            refuse(it, 500, "out of memory");
+        } else {
+            out->accepted++;
+            out->duplicates += duplicate;
+            continue;
+        }
+        emu_stats_count_status(emu->stats.refused, it->status);
+        if (!out->first_refused) {
+            out->first_refused = it;
+            out->first_refused_index = i;
+        }
+    }
+    emu->stats.items_received += count;
+    emu->stats.items_accepted += out->accepted;
+    emu->stats.duplicates += out->duplicates;
+    if (out->accepted == count)
+        return 200;
+    return out->accepted ? 206 : out->first_refused->status;
+}
+
+static void put_answer(cd_buf_t *body, const item_t *items, size_t count, size_t accepted)
+{
+    const char *sep = "";
+    cd_buf_printf(body, "{\"itemsReceived\":%zu,\"itemsAccepted\":%zu,\"errors\":[", count,
+                  accepted);
+    for (size_t i = 0; i < count; i++) {
+        if (!items[i].status)
+            continue;
+        cd_buf_printf(body, "%s{\"index\":%zu,\"statusCode\":%d,\"message\":", sep, i,
+                      items[i].status);
+        cd_json_put_string(body, items[i].message ? items[i].message
+                                                  : emu_status_message(items[i].status));
+        cd_buf_putc(body, '}');
+        sep = ",";
+    }
+    cd_buf_puts(body, "]}");
+}
+
+static void log_request(int status, size_t count, const outcome_t *o, size_t body_len,
+                        const emu_payload_t *payload, const char *encoding)
+{
+    const char *format = payload->format == EMU_FORMAT_ARRAY ? "array" : "stream";
+    const item_t *r = o->first_refused;
+
+    if (o->store_filled)
+        cd_log_warn("track", "the store is full: items are refused with 503 until DELETE "
+                             "/api/items");
+    if (!r) {
+        cd_log_debug("track",
+                     "status=%d items=%zu accepted=%zu duplicates=%zu bytes=%zu format=%s "
+                     "encoding=%.20s",
+                     status, count, o->accepted, o->duplicates, body_len, format,
+                     encoding ? encoding : "identity");
+        return;
+    }
+    /* Refusals by validation point at a bug in the sender; injected faults were asked for. */
+    cd_log(r->status == 400 ? CD_LOG_WARN : CD_LOG_DEBUG, "track",
+           "status=%d items=%zu accepted=%zu refused=%zu bytes=%zu format=%s first_refused=%zu "
+           "code=%d ikey=%s reason=%s",
+           status, count, o->accepted, count - o->accepted, body_len, format,
+           o->first_refused_index, r->status, r->ikey[0] ? r->ikey : "-",
+           r->message ? r->message : emu_status_message(r->status));
+}
+
+void emu_track_handle(emu_t *emu, const char *encoding, const char *body, size_t len,
+                      emu_reply_t *reply)
+{
+    emu_payload_t payload;
+    item_t *items = NULL;
+    outcome_t outcome = {0};
+    unsigned delay;
+    cd_err_t err;
+
+    reply->content_type = EMU_JSON;
+    emu_payload_init(&payload);
+    int status = emu_payload_decode(&payload, encoding, body, len, emu->conf.max_inflated, &err);
+    if (!status)
+        status = emu_payload_split(&payload, &err);
+    if (!status && payload.count == 0) {
+        cd_err_set(&err, CD_ERROR, "The body holds no telemetry items");
+        status = 400;
+    } else if (!status && payload.count > EMU_BATCH_MAX_ITEMS) {
+        cd_err_set(&err, CD_ERROR,
+                   "Too many items in one request. Expected: at most %d, Actual: %zu",
+                   EMU_BATCH_MAX_ITEMS, payload.count);
+        status = 400;
+    }
+    if (!status && !(items = calloc(payload.count, sizeof(*items)))) {
+        cd_err_set(&err, CD_ERROR, "out of memory");
+        status = 500;
+    }
+    if (!status)
+        status = judge_items(emu, &payload, cd_now_us(), items, &err);
+    if (status) {
+        delay = refuse_body(emu, status, err.msg, len, reply);
+    } else {
+        pthread_mutex_lock(&emu->mu);
+        status = settle(emu, items, payload.count, &outcome);
+        delay = conclude(emu, status, len, reply);
+        pthread_mutex_unlock(&emu->mu);
+        put_answer(&reply->body, items, payload.count, outcome.accepted);
+        log_request(status, payload.count, &outcome, len, &payload, encoding);
+    }
+    if (delay)
+        emu_sleep_ms(emu, delay);
+
+    for (size_t i = 0; items && i < payload.count; i++) {
+        emu_trace_fini(&items[i].trace);
+        free(items[i].message);
+    }
+    free(items);
+    emu_payload_fini(&payload);
+}
+
+void emu_track_too_large(emu_t *emu, size_t len, emu_reply_t *reply)
+{
+    char why[128];
+    snprintf(why, sizeof(why), "The body is larger than %zu bytes", emu->conf.max_body);
+    reply->content_type = EMU_JSON;
+    /* No delay here: the client may still be sending the rest of the body. */
+    refuse_body(emu, 413, why, len, reply);
+}

@@ -1,0 +1,22 @@
+/*
+ * track.h -- POST /v2/track and /v2.1/track: a batch of envelopes judged item
+ * by item, the faults applied, the accepted items stored, and the answer the
+ * service gives: 200 when all are accepted, 206 with per-item errors when
+ * some are, and when none is, the status of the first item (the endpoint
+ * protocol's rule).  A body that cannot be read at all is refused whole.
+ */
+#ifndef EMU_TRACK_H
+#define EMU_TRACK_H
+
+#include <stddef.h>
+
+#include "emulator.h"
+
+/* encoding: the Content-Encoding header, NULL when absent. */
+void emu_track_handle(emu_t *emu, const char *encoding, const char *body, size_t len,
+                      emu_reply_t *reply);
+
+/* The answer to a track request whose body is larger than --max-body. */
+void emu_track_too_large(emu_t *emu, size_t len, emu_reply_t *reply);
+
+#endif
