@@ -26,11 +26,25 @@ trap stop_stack EXIT
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-rc=0
+rc=0 passed=0 failed=0
+# Adds a meson test run's counts (its "Ok:", "Fail:", "Timeout:" ... lines) to the totals.
+count() {
+  local ok bad
+  ok=$(awk '/^(Ok|Expected Fail):/ {n += $NF} END {print n + 0}' "$1")
+  bad=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {n += $NF} END {print n + 0}' "$1")
+  passed=$((passed + ok)) failed=$((failed + bad))
+}
+log=$(mktemp)
+
 echo "== fuzzing event parsing and trace context for ${CD_FUZZ_SECONDS:-60} s"
-"$here/fuzz.sh" "${CD_FUZZ_SECONDS:-60}" || rc=1
+if "$here/fuzz.sh" "${CD_FUZZ_SECONDS:-60}"; then passed=$((passed + 1)); else rc=1 failed=$((failed + 1)); fi
 echo "== tests, optimized build"
-meson test -C "$root/build" --print-errorlogs || rc=1
+meson test -C "$root/build" --print-errorlogs | tee "$log" || rc=1
+count "$log"
 echo "== tests, sanitizer build (address, undefined)"
-meson test -C "$root/build-asan" --print-errorlogs || rc=1
+meson test -C "$root/build-asan" --print-errorlogs | tee "$log" || rc=1
+count "$log"
+rm -f "$log"
+((failed == 0)) || rc=1
+echo "tests: $passed passed, $failed failed"
 exit "$rc"
