@@ -20,6 +20,25 @@
  *   scenario.stale.after.ms   CONVDIAG_STALE_AFTER_MS    (default 1800000: 30 minutes)
  *   scenario.stale.after.ms.<Scenario>  the same for one canonical scenario
  *   log.level                 CONVDIAG_LOG_LEVEL         (default info)
+ *
+ * Export to Application Insights (export.h):
+ *   export.enabled            CONVDIAG_EXPORT_ENABLED    (default true: the outbox is
+ *                             written and `run` sends it)
+ *   export.connection.string  APPLICATIONINSIGHTS_CONNECTION_STRING (default: the
+ *                             local ingestion emulator, CD_EXPORT_LOCAL_CONNECTION_STRING)
+ *   export.workers            CONVDIAG_EXPORT_WORKERS    (default 1: senders in `run`;
+ *                             0 leaves sending to `convdiag export` processes)
+ *   export.batch.max.items    CONVDIAG_EXPORT_BATCH_MAX_ITEMS (default 1000)
+ *   export.batch.max.bytes    CONVDIAG_EXPORT_BATCH_MAX_BYTES (default 4194304, before gzip)
+ *   export.gzip.level         CONVDIAG_EXPORT_GZIP_LEVEL (default 1)
+ *   export.timeout.ms         CONVDIAG_EXPORT_TIMEOUT_MS (default 30000, per request)
+ *   export.backoff.max.ms     CONVDIAG_EXPORT_BACKOFF_MAX_MS (default 60000)
+ *   export.poll.ms            CONVDIAG_EXPORT_POLL_MS    (default 500: idle outbox check)
+ *   export.cloud.role         CONVDIAG_EXPORT_CLOUD_ROLE (default convdiag)
+ *   export.token.file         CONVDIAG_EXPORT_TOKEN_FILE (Entra bearer token, re-read
+ *                             when it changes)
+ *   export.token.command      CONVDIAG_EXPORT_TOKEN_COMMAND (prints a bearer token;
+ *                             run again before the token expires)
  */
 #ifndef CONVDIAG_CONFIG_H
 #define CONVDIAG_CONFIG_H
@@ -57,6 +76,18 @@ typedef struct cd_config {
     cd_stale_override_t *stale_overrides; /* per scenario */
     size_t stale_overrides_count;
     cd_log_level_t log_level;
+    bool export_enabled;
+    char *export_connection_string; /* secret: holds the instrumentation key */
+    int export_workers;
+    size_t export_batch_max_items;
+    size_t export_batch_max_bytes;
+    int export_gzip_level;
+    int export_timeout_ms;
+    int export_backoff_max_ms;
+    int export_poll_ms;
+    char *export_cloud_role;
+    char *export_token_file;
+    char *export_token_command;
 } cd_config_t;
 
 void cd_config_init(cd_config_t *cfg);

@@ -6,7 +6,8 @@
  * eventId already stored is a duplicate and changes nothing), the state of
  * their conversations into `conversations` and `scenario_runs`, and the
  * messages that are not valid events into `dead_letters` with their raw
- * bytes, Kafka coordinates and reason.  Conversations are locked for the
+ * bytes, Kafka coordinates and reason; the new events are also named in
+ * the export outbox when exporting.  Conversations are locked for the
  * transaction, so instances sharing a topic never interleave on one.  Only
  * after it returns CD_OK may the batch's Kafka offsets be stored.
  */
@@ -37,6 +38,11 @@ typedef struct cd_store_result {
  * tagger's settings.  NULL only when out of memory. */
 cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc);
 void cd_store_free(cd_store_t *store);
+
+/* Names every new event in the export outbox (export_outbox), group_max
+ * eventIds to a row, in the batch's transaction; 0 (the default) writes no
+ * outbox, for a service that does not export. */
+void cd_store_set_outbox(cd_store_t *store, size_t group_max);
 
 /* Connects now and prepares the session.  CD_RETRY: the server cannot be
  * reached (yet); CD_ERROR: it can, but refuses, e.g. the schema is missing. */

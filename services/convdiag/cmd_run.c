@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "convdiag/ingest.h"
 #include "convdiag/log.h"
+#include "export_run.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -16,9 +17,14 @@ static const char help[] =
     "Joins the consumer group, validates each event and stores batches in\n"
     "PostgreSQL, one transaction per batch; offsets are committed only after\n"
     "the transaction that holds their messages.  Invalid messages go to\n"
-    "dead_letters.  SIGINT/SIGTERM: finish the batch, commit, leave the group.\n\n"
+    "dead_letters.  Stored events are exported to Application Insights\n"
+    "(APPLICATIONINSIGHTS_CONNECTION_STRING; without one, the local ingestion\n"
+    "emulator at http://127.0.0.1:28080/) by export.workers senders; set\n"
+    "export.enabled=false not to export.  SIGINT/SIGTERM: finish the batch,\n"
+    "commit, leave the group.\n\n"
     "Options:\n"
-    "  --until-caught-up    exit once every assigned partition has been read\n"
+    "  --until-caught-up    exit once every assigned partition has been read and\n"
+    "                       the export outbox sent\n"
     "  --progress SECONDS   log progress every SECONDS (default 5, 0 = never)\n\n" CLI_COMMON_HELP;
 
 int cmd_run(int argc, char **argv)
@@ -58,6 +64,11 @@ int cmd_run(int argc, char **argv)
         goto out;
 
     cli_catch_stop_signals(&stop_requested);
+    cd_exporter_t *ex = NULL;
+    if (cli.cfg.export_enabled &&
+        (rc = export_run_start("run", &cli.cfg, cli.cfg.export_workers, &stop_requested,
+                               iopts.progress_interval_ms, &ex)) != CLI_EXIT_OK)
+        goto out;
 
     char masked[512];
     cd_log_info("run", "starting: brokers=%s topic=%s group=%s database=%s batch=%zu",
@@ -72,9 +83,12 @@ int cmd_run(int argc, char **argv)
     cd_err_t err;
     if (cd_ingest_run(&cli.cfg, &iopts, &stats, &err) != CD_OK) {
         fprintf(stderr, "convdiag run: %s\n", err.msg);
+        stop_requested = 1;
+        export_run_finish("run", ex, false);
         rc = CLI_EXIT_FAILURE;
         goto out;
     }
+    bool caught_up = !stop_requested;
     double secs = (double)(cd_mono_us() - t0) / 1e6;
     printf("run: %s after %.1f s: %llu messages, %llu events stored, %llu duplicates, "
            "%llu dead letters, %llu unknown scenarios, %llu runs flagged stale\n",
@@ -82,6 +96,8 @@ int cmd_run(int argc, char **argv)
            (unsigned long long)stats.inserted, (unsigned long long)stats.duplicates,
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.unknown_scenarios,
            (unsigned long long)stats.stale_runs);
+    fflush(stdout);
+    rc = export_run_finish("run", ex, caught_up);
 out:
     cli_fini(&cli);
     return rc;

@@ -3,6 +3,7 @@
 #define CONVDIAG_COMMANDS_H
 
 int cmd_run(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_check(int argc, char **argv);

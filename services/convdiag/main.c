@@ -11,6 +11,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"run", cmd_run, "consume events from Kafka and store them in PostgreSQL"},
+    {"export", cmd_export, "send stored events to Application Insights (also part of run)"},
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
     {"simulate", cmd_simulate, "produce realistic sample conversations to Kafka"},
     {"history", cmd_history, "a conversation's timeline, as the Traces table shows it"},

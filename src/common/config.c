@@ -43,6 +43,31 @@ static const struct setting {
     {"scenario.stale.after.ms", "CONVDIAG_STALE_AFTER_MS", K_LLONG,
      offsetof(cd_config_t, stale_after_ms), 1000, MAX_STALE_MS},
     {"log.level", "CONVDIAG_LOG_LEVEL", K_LOGLEVEL, offsetof(cd_config_t, log_level), 0, 0},
+    {"export.enabled", "CONVDIAG_EXPORT_ENABLED", K_BOOL, offsetof(cd_config_t, export_enabled),
+     0, 0},
+    {"export.connection.string", "APPLICATIONINSIGHTS_CONNECTION_STRING", K_STRING,
+     offsetof(cd_config_t, export_connection_string), 0, 0},
+    {"export.workers", "CONVDIAG_EXPORT_WORKERS", K_INT, offsetof(cd_config_t, export_workers),
+     0, 16},
+    /* An item may take 64 KiB, so a batch must have room for one at least. */
+    {"export.batch.max.items", "CONVDIAG_EXPORT_BATCH_MAX_ITEMS", K_SIZE,
+     offsetof(cd_config_t, export_batch_max_items), 1, 32000},
+    {"export.batch.max.bytes", "CONVDIAG_EXPORT_BATCH_MAX_BYTES", K_SIZE,
+     offsetof(cd_config_t, export_batch_max_bytes), 65536, 64 * 1024 * 1024},
+    {"export.gzip.level", "CONVDIAG_EXPORT_GZIP_LEVEL", K_INT,
+     offsetof(cd_config_t, export_gzip_level), 1, 9},
+    {"export.timeout.ms", "CONVDIAG_EXPORT_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, export_timeout_ms), 100, 600000},
+    {"export.backoff.max.ms", "CONVDIAG_EXPORT_BACKOFF_MAX_MS", K_INT,
+     offsetof(cd_config_t, export_backoff_max_ms), 100, 3600000},
+    {"export.poll.ms", "CONVDIAG_EXPORT_POLL_MS", K_INT, offsetof(cd_config_t, export_poll_ms),
+     10, 60000},
+    {"export.cloud.role", "CONVDIAG_EXPORT_CLOUD_ROLE", K_STRING,
+     offsetof(cd_config_t, export_cloud_role), 0, 0},
+    {"export.token.file", "CONVDIAG_EXPORT_TOKEN_FILE", K_STRING,
+     offsetof(cd_config_t, export_token_file), 0, 0},
+    {"export.token.command", "CONVDIAG_EXPORT_TOKEN_COMMAND", K_STRING,
+     offsetof(cd_config_t, export_token_command), 0, 0},
 };
 
 static char *xstrdup(const char *s)
@@ -68,6 +93,18 @@ void cd_config_init(cd_config_t *cfg)
     cfg->shutdown_timeout_ms = 10000;
     cfg->stale_after_ms = 30 * 60 * 1000;
     cfg->log_level = CD_LOG_INFO;
+    cfg->export_enabled = true;
+    cfg->export_connection_string = xstrdup("");
+    cfg->export_workers = 1;
+    cfg->export_batch_max_items = 1000;
+    cfg->export_batch_max_bytes = 4 * 1024 * 1024;
+    cfg->export_gzip_level = 1;
+    cfg->export_timeout_ms = 30000;
+    cfg->export_backoff_max_ms = 60000;
+    cfg->export_poll_ms = 500;
+    cfg->export_cloud_role = xstrdup("convdiag");
+    cfg->export_token_file = xstrdup("");
+    cfg->export_token_command = xstrdup("");
 }
 
 void cd_config_fini(cd_config_t *cfg)
@@ -76,6 +113,10 @@ void cd_config_fini(cd_config_t *cfg)
     free(cfg->kafka_topic);
     free(cfg->kafka_group);
     free(cfg->database_url);
+    free(cfg->export_connection_string);
+    free(cfg->export_cloud_role);
+    free(cfg->export_token_file);
+    free(cfg->export_token_command);
     for (size_t i = 0; i < cfg->kafka_props_count; i++) {
         free(cfg->kafka_props[i].key);
         free(cfg->kafka_props[i].value);

@@ -142,6 +142,9 @@ static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
 
     if (!(in->store = cd_store_new(in->cfg->database_url, &in->tagger)))
         return cd_err_set(err, CD_ERROR, "out of memory");
+    /* One outbox row per export request's worth of events. */
+    cd_store_set_outbox(in->store,
+                        in->cfg->export_enabled ? in->cfg->export_batch_max_items : 0);
     cd_status_t st;
     while ((st = cd_store_connect(in->store, err)) != CD_OK) {
         if (st == CD_ERROR || stopping(in))

@@ -25,3 +25,12 @@ const char *cd_pg_error(const PGconn *conn, const PGresult *res, char *buf, size
     }
     return buf;
 }
+
+bool cd_pg_is_transient(const char *state)
+{
+    if (!state[0])
+        return true; /* no SQLSTATE: the failure happened on the client or the wire */
+    return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+           strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
+           strcmp(state, "40P01") == 0;
+}

@@ -8,7 +8,7 @@
  *   3. load the state of those conversations (their row, open and unpaired runs);
  *   4. tag the new events and update that state (tagging.h, pure C);
  *   5. COPY the new events, upsert conversations, insert and update runs,
- *      insert dead letters; commit.
+ *      name the new events in the export outbox, insert dead letters; commit.
  * If PostgreSQL refuses a value (a data or integrity error), the offending
  * rows are found one by one under savepoints in a throw-away transaction,
  * moved to dead_letters, and the batch is written again without them.
@@ -63,6 +63,13 @@ static const struct statement {
      "to_timestamp($7::double precision / 1000)) "
      "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
      7},
+    /* $1/$2: the new events' ids and times, newline-separated; $3: ids per outbox row. */
+    {"insert_outbox",
+     "INSERT INTO export_outbox (event_ids, first_event_time, last_event_time) "
+     "SELECT array_agg(id ORDER BY n), min(t), max(t) FROM unnest(" ID_LIST ", "
+     "string_to_array($2, E'\\n')::timestamptz[]) WITH ORDINALITY AS x(id, t, n) "
+     "GROUP BY (n - 1) / $3::bigint",
+     3},
     {"lock_conversations",
      "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(x, 0) AS h "
      "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
@@ -103,6 +110,8 @@ struct cd_store {
     cd_buf_t copy;    /* COPY data not sent yet */
     char copy_sql[512]; /* the COPY in progress, for messages */
     cd_buf_t ids;     /* newline-separated id lists */
+    cd_buf_t times;   /* newline-separated event times, beside ids */
+    size_t outbox_group_max; /* eventIds per outbox row; 0: no outbox */
     cd_strmap_t seen; /* eventIds of the batch */
     /* Look up the batch's eventIds before writing?  Only needed while replays
      * are likely (after a start, after a batch that had duplicates); otherwise
@@ -119,22 +128,12 @@ static bool sqlstate_is_row_error(const char *state)
     return strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0;
 }
 
-/* Transient failures: the connection, the server going away, resources, serialization. */
-static bool sqlstate_is_transient(const char *state)
-{
-    if (!state[0])
-        return true; /* no SQLSTATE: the failure happened on the client or the wire */
-    return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-           strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
-           strcmp(state, "40P01") == 0;
-}
-
 /* Classifies a failed result, fills err, clears the result. */
 static cd_status_t fail(cd_store_t *s, PGresult *res, const char *what, cd_err_t *err)
 {
     char msg[CD_ERR_MAX];
     snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", cd_pg_sqlstate(res));
-    cd_status_t st = PQstatus(s->conn) != CONNECTION_OK || sqlstate_is_transient(s->sqlstate)
+    cd_status_t st = PQstatus(s->conn) != CONNECTION_OK || cd_pg_is_transient(s->sqlstate)
                          ? CD_RETRY
                          : CD_ERROR;
     cd_err_set(err, st, "%s failed: %s", what, cd_pg_error(s->conn, res, msg, sizeof(msg)));
@@ -220,10 +219,13 @@ cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
     s->check_stored = true;
     cd_buf_init(&s->copy);
     cd_buf_init(&s->ids);
+    cd_buf_init(&s->times);
     cd_strmap_init(&s->seen);
     cd_tag_state_init(&s->state);
     return s;
 }
+
+void cd_store_set_outbox(cd_store_t *s, size_t group_max) { s->outbox_group_max = group_max; }
 
 cd_status_t cd_store_connect(cd_store_t *s, cd_err_t *err)
 {
@@ -245,6 +247,7 @@ void cd_store_free(cd_store_t *s)
         PQfinish(s->conn);
     cd_buf_fini(&s->copy);
     cd_buf_fini(&s->ids);
+    cd_buf_fini(&s->times);
     cd_strmap_fini(&s->seen);
     cd_tag_state_fini(&s->state);
     free(s->conninfo);
@@ -680,6 +683,40 @@ static cd_status_t write_state(cd_store_t *s, cd_store_result_t *r, cd_err_t *er
     return CD_OK;
 }
 
+/* Names the batch's new events in the outbox, group_max to a row, in one statement. */
+static cd_status_t write_outbox(cd_store_t *s, const cd_batch_t *batch, cd_err_t *err)
+{
+    char group[24], t[40];
+
+    if (!s->outbox_group_max)
+        return CD_OK;
+    cd_buf_reset(&s->ids);
+    cd_buf_reset(&s->times);
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (!rec->valid || rec->duplicate)
+            continue;
+        if (s->ids.len) {
+            cd_buf_putc(&s->ids, '\n');
+            cd_buf_putc(&s->times, '\n');
+        }
+        cd_buf_puts(&s->ids, rec->event.event_id);
+        cd_time_format_utc(rec->event.ts_us, 6, t, sizeof(t));
+        cd_buf_puts(&s->times, t);
+    }
+    if (s->ids.oom || s->times.oom)
+        return cd_err_set(err, CD_RETRY, "out of memory listing events for the outbox");
+    if (!s->ids.len)
+        return CD_OK;
+    snprintf(group, sizeof(group), "%zu", s->outbox_group_max);
+    const char *vals[3] = {s->ids.data, s->times.data, group};
+    PGresult *res = PQexecPrepared(s->conn, "insert_outbox", 3, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(s, res, "INSERT INTO export_outbox", err);
+    PQclear(res);
+    return CD_OK;
+}
+
 static cd_status_t write_dead_letters(cd_store_t *s, const cd_batch_t *batch, size_t *count,
                                       cd_err_t *err)
 {
@@ -718,7 +755,7 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
 {
     cd_status_t st;
 
-    int64_t t[9];
+    int64_t t[10];
     int n = 0;
 
     memset(r, 0, sizeof(*r));
@@ -735,6 +772,7 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
         (t[n++] = cd_mono_us(), st = cd_tagger_apply(s->tc, batch, &s->state, err)) != CD_OK ||
         (t[n++] = cd_mono_us(), st = write_events(s, batch, r, err)) != CD_OK ||
         (t[n++] = cd_mono_us(), st = write_state(s, r, err)) != CD_OK ||
+        (t[n++] = cd_mono_us(), st = write_outbox(s, batch, err)) != CD_OK ||
         (t[n++] = cd_mono_us(), st = write_dead_letters(s, batch, &r->dead_letters, err)) !=
             CD_OK ||
         (t[n++] = cd_mono_us(), st = exec_ok(s, "COMMIT", err)) != CD_OK) {
@@ -745,11 +783,11 @@ static cd_status_t write_once(cd_store_t *s, cd_batch_t *batch, cd_store_result_
     r->stale_runs = s->state.newly_stale;
     cd_log_debug("store",
                  "batch of %zu in %lld us: lock %lld, load %lld, duplicates %lld, tag %lld, "
-                 "events %lld, state %lld, dead letters %lld, commit %lld",
-                 batch->count, (long long)(t[8] - t[0]), (long long)(t[1] - t[0]),
+                 "events %lld, state %lld, outbox %lld, dead letters %lld, commit %lld",
+                 batch->count, (long long)(t[9] - t[0]), (long long)(t[1] - t[0]),
                  (long long)(t[2] - t[1]), (long long)(t[3] - t[2]), (long long)(t[4] - t[3]),
                  (long long)(t[5] - t[4]), (long long)(t[6] - t[5]), (long long)(t[7] - t[6]),
-                 (long long)(t[8] - t[7]));
+                 (long long)(t[8] - t[7]), (long long)(t[9] - t[8]));
     return CD_OK;
 }
 

@@ -1,0 +1,519 @@
+/* exporter.c -- the workers that drain the export outbox; see exporter.h. */
+#include "convdiag/exporter.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "convdiag/buf.h"
+#include "convdiag/export.h"
+#include "convdiag/export_policy.h"
+#include "convdiag/export_sender.h"
+#include "convdiag/export_token.h"
+#include "convdiag/log.h"
+#include "convdiag/outbox.h"
+#include "convdiag/timeutil.h"
+
+#define BACKOFF_MIN_MS 500
+#define MAX_WORKERS 16
+
+typedef struct worker worker_t;
+
+struct cd_exporter {
+    const cd_config_t *cfg;
+    cd_export_conn_t conn;
+    cd_export_config_t env; /* what every envelope carries */
+    char host[256];
+    char masked[CD_EXPORT_MASKED_SIZE];
+    cd_export_token_t *token; /* NULL: no Entra authentication */
+    volatile sig_atomic_t *stop;
+    atomic_bool drain;
+    atomic_bool failed;
+    cd_err_t failure;
+    pthread_mutex_t failure_lock;
+    int progress_interval_ms;
+    worker_t *workers;
+    int nworkers;
+    struct {
+        atomic_uint_least64_t requests, unanswered, sent, accepted, resent, failed, raw_bytes,
+            wire_bytes;
+    } stats;
+};
+
+struct worker {
+    cd_exporter_t *ex;
+    int index;
+    pthread_t thread;
+    bool started;
+    cd_outbox_t *outbox;
+    cd_export_sender_t *sender;
+    cd_export_backoff_t backoff;
+    unsigned seed;
+    cd_buf_t body;                 /* the request being built */
+    cd_buf_t one;                  /* one envelope */
+    size_t *map;                   /* request item -> group item */
+    cd_export_outcome_t *outcomes; /* per group item */
+    cd_export_outcome_t *answer;   /* per request item */
+    size_t cap;
+    char bearer[CD_EXPORT_TOKEN_MAX + 1];
+    /* the request just sent */
+    bool whole_failed;             /* not taken as a whole: wait before the next */
+    int64_t retry_after_ms;
+    char reason[CD_ERR_MAX];
+};
+
+cd_status_t cd_exporter_new(const cd_config_t *cfg, cd_exporter_t **out, cd_err_t *err)
+{
+    const char *cs = cfg->export_connection_string[0] ? cfg->export_connection_string
+                                                       : CD_EXPORT_LOCAL_CONNECTION_STRING;
+    cd_exporter_t *ex = calloc(1, sizeof(*ex));
+    cd_err_t why;
+
+    *out = NULL;
+    if (!ex)
+        return cd_err_set(err, CD_ERROR, "out of memory");
+    if (cd_export_conn_parse(&ex->conn, cs, &why) != CD_OK) {
+        free(ex);
+        return cd_err_set(err, CD_ERROR, "APPLICATIONINSIGHTS_CONNECTION_STRING: %s", why.msg);
+    }
+    if (cfg->export_token_file[0] && cfg->export_token_command[0]) {
+        free(ex);
+        return cd_err_set(err, CD_ERROR,
+                          "export.token.file and export.token.command: set one, not both");
+    }
+    if ((cfg->export_token_file[0] || cfg->export_token_command[0]) &&
+        !(ex->token = cd_export_token_new(cfg->export_token_file, cfg->export_token_command))) {
+        free(ex);
+        return cd_err_set(err, CD_ERROR, "out of memory");
+    }
+    if (gethostname(ex->host, sizeof(ex->host)) != 0)
+        ex->host[0] = '\0';
+    ex->host[sizeof(ex->host) - 1] = '\0';
+    ex->cfg = cfg;
+    ex->env = (cd_export_config_t){.ikey = ex->conn.ikey,
+                                   .cloud_role = cfg->export_cloud_role,
+                                   .cloud_role_instance = ex->host,
+                                   .sdk_version = CD_EXPORT_SDK_VERSION};
+    cd_export_mask_ikey(ex->conn.ikey, ex->masked, sizeof(ex->masked));
+    pthread_mutex_init(&ex->failure_lock, NULL);
+    *out = ex;
+    return CD_OK;
+}
+
+const char *cd_exporter_url(const cd_exporter_t *ex) { return ex->conn.track_url; }
+
+const char *cd_exporter_masked_ikey(const cd_exporter_t *ex) { return ex->masked; }
+
+static void worker_fini(worker_t *w)
+{
+    cd_outbox_free(w->outbox);
+    cd_export_sender_free(w->sender);
+    cd_buf_fini(&w->body);
+    cd_buf_fini(&w->one);
+    if (w->outcomes)
+        cd_export_outcomes_clear(w->outcomes, w->cap);
+    if (w->answer)
+        cd_export_outcomes_clear(w->answer, w->cap);
+    free(w->map);
+    free(w->outcomes);
+    free(w->answer);
+}
+
+void cd_exporter_free(cd_exporter_t *ex)
+{
+    if (!ex)
+        return;
+    for (int i = 0; i < ex->nworkers; i++)
+        worker_fini(&ex->workers[i]);
+    free(ex->workers);
+    cd_export_token_free(ex->token);
+    pthread_mutex_destroy(&ex->failure_lock);
+    explicit_bzero(&ex->conn, sizeof(ex->conn));
+    free(ex);
+}
+
+static bool stopped(const cd_exporter_t *ex) { return *ex->stop || atomic_load(&ex->failed); }
+
+/* Sleeps ms, waking early when asked to stop. */
+static void nap(const cd_exporter_t *ex, int64_t ms)
+{
+    int64_t until = cd_mono_us() + ms * 1000;
+    while (!stopped(ex)) {
+        int64_t left = until - cd_mono_us();
+        if (left <= 0)
+            break;
+        struct timespec ts = {0, (left > 50000 ? 50000 : left) * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void fatal(cd_exporter_t *ex, const cd_err_t *err)
+{
+    pthread_mutex_lock(&ex->failure_lock);
+    if (!atomic_load(&ex->failed))
+        ex->failure = *err;
+    atomic_store(&ex->failed, true);
+    pthread_mutex_unlock(&ex->failure_lock);
+    cd_log_error("export", "exporter stopping: %s", err->msg);
+    *ex->stop = 1;
+}
+
+/* A warning with the instrumentation key masked, wherever it appears. */
+__attribute__((format(printf, 2, 3))) static void warn_masked(const cd_exporter_t *ex,
+                                                              const char *fmt, ...)
+{
+    char line[CD_ERR_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    cd_export_mask_ikey_in(line, ex->conn.ikey);
+    cd_log_warn("export", "%s", line);
+}
+
+static bool ensure_room(worker_t *w, size_t n)
+{
+    if (n <= w->cap)
+        return true;
+    size_t *map = realloc(w->map, n * sizeof(*map));
+    if (map)
+        w->map = map;
+    cd_export_outcome_t *o = realloc(w->outcomes, n * sizeof(*o));
+    if (o) {
+        memset(o + w->cap, 0, (n - w->cap) * sizeof(*o));
+        w->outcomes = o;
+    }
+    cd_export_outcome_t *a = realloc(w->answer, n * sizeof(*a));
+    if (a) {
+        memset(a + w->cap, 0, (n - w->cap) * sizeof(*a));
+        w->answer = a;
+    }
+    if (!map || !o || !a)
+        return false;
+    w->cap = n;
+    return true;
+}
+
+static void set_outcome(cd_export_outcome_t *o, cd_export_fate_t fate, int status,
+                        const char *msg)
+{
+    free(o->message);
+    *o = (cd_export_outcome_t){.fate = fate, .status = status, .message = msg ? strdup(msg) : NULL};
+}
+
+/* Sends the request built in w->body (n items, w->map) and settles them in w->outcomes. */
+static cd_status_t send_request(worker_t *w, size_t n)
+{
+    cd_exporter_t *ex = w->ex;
+    cd_export_response_t res;
+    const char *bearer = NULL;
+    cd_err_t err;
+    cd_status_t st = CD_OK;
+
+    if (ex->token) {
+        if ((st = cd_export_token_get(ex->token, w->bearer, sizeof(w->bearer), &err)) == CD_OK)
+            bearer = w->bearer;
+    }
+    if (st == CD_OK)
+        st = cd_export_sender_post(w->sender, w->body.data, w->body.len, bearer, &res, &err);
+    if (st == CD_ERROR)
+        return st; /* memory or zlib: the row is given back whole */
+    if (st == CD_RETRY) {
+        atomic_fetch_add(&ex->stats.unanswered, 1);
+        for (size_t k = 0; k < n; k++)
+            set_outcome(&w->outcomes[w->map[k]], CD_EXPORT_RESEND, 0, err.msg);
+        w->whole_failed = true;
+        w->retry_after_ms = -1;
+        snprintf(w->reason, sizeof(w->reason), "%s", err.msg);
+        return CD_OK;
+    }
+
+    char fallback[CD_ERR_MAX];
+    snprintf(fallback, sizeof(fallback), "HTTP %d from %.200s: %.200s", res.status,
+             ex->conn.track_url, res.body);
+    cd_export_mask_ikey_in(fallback, ex->conn.ikey);
+    if (cd_export_outcomes_from_response(w->answer, n, res.status, res.body, res.body_len,
+                                         fallback) < 0)
+        return CD_ERROR;
+    uint64_t accepted = 0;
+    for (size_t k = 0; k < n; k++) {
+        cd_export_outcome_t *o = &w->outcomes[w->map[k]];
+        free(o->message);
+        *o = w->answer[k];
+        w->answer[k].message = NULL;
+        accepted += o->fate == CD_EXPORT_ACCEPTED;
+        if (o->fate == CD_EXPORT_RESEND)
+            snprintf(w->reason, sizeof(w->reason), "%s",
+                     o->message ? o->message : fallback);
+    }
+    atomic_fetch_add(&ex->stats.requests, 1);
+    atomic_fetch_add(&ex->stats.sent, n);
+    atomic_fetch_add(&ex->stats.accepted, accepted);
+    atomic_fetch_add(&ex->stats.raw_bytes, w->body.len);
+    atomic_fetch_add(&ex->stats.wire_bytes, res.wire_bytes);
+    if (cd_export_fate_of_response(res.status) == CD_EXPORT_RESEND) {
+        w->whole_failed = true;
+        w->retry_after_ms = res.retry_after_ms;
+        snprintf(w->reason, sizeof(w->reason), "%s", fallback);
+        if (ex->token && (res.status == 401 || res.status == 403))
+            cd_export_token_invalidate(ex->token);
+    } else if (res.retry_after_ms > w->retry_after_ms) {
+        w->retry_after_ms = res.retry_after_ms; /* a 206 may ask for a pause too */
+    }
+    return CD_OK;
+}
+
+/*
+ * Makes the group's events into requests and sends them.  Events the
+ * service would refuse anyway (gone, too old, no envelope) are settled
+ * without sending.  After a request not taken as a whole the rest of the
+ * group is left for later.
+ */
+static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
+{
+    const cd_exporter_t *ex = w->ex;
+    const cd_config_t *cfg = ex->cfg;
+    int64_t oldest = cd_now_us() - CD_EXPORT_MAX_AGE_US;
+    size_t n = 0;
+    cd_status_t st = CD_OK;
+    cd_err_t err;
+    char msg[CD_ERR_MAX];
+
+    if (!ensure_room(w, g->count))
+        return CD_ERROR;
+    w->whole_failed = false;
+    w->retry_after_ms = -1;
+    w->reason[0] = '\0';
+    cd_buf_reset(&w->body);
+    for (size_t i = 0; i < g->count; i++) {
+        const cd_export_item_t *it = &g->items[i];
+        cd_export_outcome_t *o = &w->outcomes[i];
+        if (w->whole_failed) {
+            set_outcome(o, CD_EXPORT_RESEND, 0, w->reason);
+            continue;
+        }
+        if (g->missing[i]) {
+            set_outcome(o, CD_EXPORT_FINAL, 0, "the event is no longer stored");
+            continue;
+        }
+        if (it->time_us < oldest) {
+            char t[40];
+            cd_time_format_utc(it->time_us, 3, t, sizeof(t));
+            snprintf(msg, sizeof(msg),
+                     "not sent: its time %s is more than 48 h ago, which the service refuses",
+                     t);
+            set_outcome(o, CD_EXPORT_FINAL, 0, msg);
+            continue;
+        }
+        cd_buf_reset(&w->one);
+        st = cd_export_envelope_write(&w->one, &ex->env, it, &err);
+        if (st == CD_RETRY)
+            return CD_ERROR;
+        if (st == CD_ERROR) {
+            set_outcome(o, CD_EXPORT_FINAL, 0, err.msg);
+            st = CD_OK;
+            continue;
+        }
+        cd_buf_putc(&w->one, '\n');
+        if (n > 0 && w->body.len + w->one.len > cfg->export_batch_max_bytes) {
+            if ((st = send_request(w, n)) != CD_OK)
+                return st;
+            cd_buf_reset(&w->body);
+            n = 0;
+            if (w->whole_failed) {
+                set_outcome(o, CD_EXPORT_RESEND, 0, w->reason);
+                continue;
+            }
+        }
+        set_outcome(o, CD_EXPORT_ACCEPTED, 0, NULL); /* until the answer says otherwise */
+        cd_buf_append(&w->body, w->one.data, w->one.len);
+        w->map[n++] = i;
+        if (n == cfg->export_batch_max_items) {
+            if ((st = send_request(w, n)) != CD_OK)
+                return st;
+            cd_buf_reset(&w->body);
+            n = 0;
+        }
+    }
+    if (w->body.oom || w->one.oom)
+        return CD_ERROR;
+    if (n > 0)
+        st = send_request(w, n);
+    return st;
+}
+
+static void log_progress(cd_exporter_t *ex, int64_t *last_us, uint64_t *last_accepted)
+{
+    int64_t now = cd_mono_us();
+    if (ex->progress_interval_ms <= 0 ||
+        now - *last_us < (int64_t)ex->progress_interval_ms * 1000)
+        return;
+    cd_exporter_stats_t s;
+    cd_exporter_get_stats(ex, &s);
+    double secs = (double)(now - *last_us) / 1e6;
+    cd_log_info("export",
+                "progress: %llu items accepted (%.0f/s), %llu resent, %llu refused for good, "
+                "%llu requests, %llu unanswered, %.0f bytes per item on the wire",
+                (unsigned long long)s.accepted, (double)(s.accepted - *last_accepted) / secs,
+                (unsigned long long)s.resent, (unsigned long long)s.failed,
+                (unsigned long long)s.requests, (unsigned long long)s.unanswered,
+                s.sent ? (double)s.wire_bytes / (double)s.sent : 0.0);
+    *last_us = now;
+    *last_accepted = s.accepted;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    cd_exporter_t *ex = w->ex;
+    int64_t last_progress = cd_mono_us();
+    uint64_t last_accepted = 0;
+    bool pg_down = false;
+    cd_err_t err;
+
+    while (!stopped(ex)) {
+        if (w->index == 0)
+            log_progress(ex, &last_progress, &last_accepted);
+        cd_outbox_group_t *g;
+        cd_status_t st = cd_outbox_claim(w->outbox, &g, &err);
+        if (st == CD_ERROR) {
+            fatal(ex, &err);
+            break;
+        }
+        if (st == CD_RETRY) {
+            int64_t d = cd_export_backoff_next(&w->backoff, -1, (uint32_t)rand_r(&w->seed));
+            if (!pg_down)
+                warn_masked(ex, "%s; trying again in %lld ms", err.msg, (long long)d);
+            pg_down = true;
+            nap(ex, d);
+            continue;
+        }
+        if (pg_down)
+            cd_log_info("export", "PostgreSQL is back, exporting again");
+        pg_down = false;
+        if (!g) {
+            int64_t backlog = 1;
+            if (atomic_load(&ex->drain) &&
+                cd_outbox_backlog(w->outbox, &backlog, &err) == CD_OK && backlog == 0)
+                break;
+            nap(ex, ex->cfg->export_poll_ms);
+            continue;
+        }
+
+        if (send_group(w, g) != CD_OK) {
+            cd_outbox_abort(w->outbox);
+            cd_log_warn("export", "out of memory sending %zu events; trying again", g->count);
+            nap(ex, BACKOFF_MIN_MS);
+            continue;
+        }
+        uint64_t resent = 0, failed = 0;
+        for (size_t i = 0; i < g->count; i++) {
+            resent += w->outcomes[i].fate == CD_EXPORT_RESEND;
+            failed += w->outcomes[i].fate == CD_EXPORT_FINAL;
+        }
+        size_t count = g->count;
+        int64_t delay = 0;
+        if (resent)
+            delay = cd_export_backoff_next(&w->backoff, w->retry_after_ms,
+                                           (uint32_t)rand_r(&w->seed));
+        else
+            cd_export_backoff_reset(&w->backoff);
+        st = cd_outbox_finish(w->outbox, w->outcomes, delay, w->reason, &err);
+        if (st != CD_OK) {
+            /* Sent but not recorded: the row goes out again, the one way to a duplicate. */
+            warn_masked(ex, "%s; the events will be sent again", err.msg);
+            if (st == CD_ERROR) {
+                fatal(ex, &err);
+                break;
+            }
+            nap(ex, BACKOFF_MIN_MS);
+            continue;
+        }
+        atomic_fetch_add(&ex->stats.resent, resent);
+        atomic_fetch_add(&ex->stats.failed, failed);
+        if (failed)
+            cd_log_warn("export", "%llu of %zu events refused for good (export_failures)",
+                        (unsigned long long)failed, count);
+        if (w->whole_failed) {
+            warn_masked(ex, "export paused: %s; trying again in %lld ms", w->reason,
+                        (long long)delay);
+            nap(ex, delay);
+        }
+    }
+    return NULL;
+}
+
+cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomic_t *stop,
+                              int progress_interval_ms, cd_err_t *err)
+{
+    if (workers < 1 || workers > MAX_WORKERS)
+        return cd_err_set(err, CD_ERROR, "export workers: %d is not between 1 and %d", workers,
+                          MAX_WORKERS);
+    if (ex->workers)
+        return cd_err_set(err, CD_ERROR, "exporter already started");
+    if (!(ex->workers = calloc((size_t)workers, sizeof(*ex->workers))))
+        return cd_err_set(err, CD_ERROR, "out of memory");
+    ex->stop = stop;
+    ex->progress_interval_ms = progress_interval_ms;
+    const char *db = ex->cfg->database_url;
+    for (int i = 0; i < workers; i++) {
+        worker_t *w = &ex->workers[i];
+        *w = (worker_t){.ex = ex,
+                        .index = i,
+                        .backoff = {BACKOFF_MIN_MS, ex->cfg->export_backoff_max_ms, 0},
+                        .seed = (unsigned)(cd_now_us() ^ (i * 7919))};
+        cd_buf_init(&w->body);
+        cd_buf_init(&w->one);
+        ex->nworkers = i + 1;
+        w->outbox = cd_outbox_new(db);
+        w->sender = cd_export_sender_new(ex->conn.track_url, ex->cfg->export_timeout_ms,
+                                         ex->cfg->export_gzip_level);
+        if (!w->outbox || !w->sender)
+            return cd_err_set(err, CD_ERROR, "out of memory starting export worker %d", i);
+    }
+    for (int i = 0; i < workers; i++) {
+        worker_t *w = &ex->workers[i];
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            *stop = 1;
+            return cd_err_set(err, CD_ERROR, "starting export worker %d: %s", i, strerror(rc));
+        }
+        w->started = true;
+    }
+    cd_log_info("export", "exporting to %s (key %s) with %d worker%s", ex->conn.track_url,
+                ex->masked, workers, workers == 1 ? "" : "s");
+    return CD_OK;
+}
+
+void cd_exporter_drain(cd_exporter_t *ex) { atomic_store(&ex->drain, true); }
+
+cd_status_t cd_exporter_wait(cd_exporter_t *ex, cd_err_t *err)
+{
+    for (int i = 0; i < ex->nworkers; i++) {
+        if (ex->workers[i].started)
+            pthread_join(ex->workers[i].thread, NULL);
+        ex->workers[i].started = false;
+    }
+    if (atomic_load(&ex->failed)) {
+        *err = ex->failure;
+        return CD_ERROR;
+    }
+    return CD_OK;
+}
+
+void cd_exporter_get_stats(cd_exporter_t *ex, cd_exporter_stats_t *out)
+{
+    out->requests = atomic_load(&ex->stats.requests);
+    out->unanswered = atomic_load(&ex->stats.unanswered);
+    out->sent = atomic_load(&ex->stats.sent);
+    out->accepted = atomic_load(&ex->stats.accepted);
+    out->resent = atomic_load(&ex->stats.resent);
+    out->failed = atomic_load(&ex->stats.failed);
+    out->raw_bytes = atomic_load(&ex->stats.raw_bytes);
+    out->wire_bytes = atomic_load(&ex->stats.wire_bytes);
+}

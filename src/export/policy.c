@@ -1,0 +1,137 @@
+/* policy.c -- the response policy of the exporter; see export_policy.h. */
+#include "convdiag/export_policy.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_AFTER_MAX_MS (3600LL * 1000)
+
+static bool is_transient(int code)
+{
+    switch (code) {
+    case 408: /* timeout */
+    case 429: /* too many requests */
+    case 439: /* daily quota exceeded, retry later (the service's own code) */
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+        return true;
+    default:
+        return false;
+    }
+}
+
+cd_export_fate_t cd_export_fate_of_response(int http_status)
+{
+    if (http_status == 200 || http_status == 206)
+        return CD_EXPORT_ACCEPTED;
+    if (http_status == 400 || http_status == 402)
+        return CD_EXPORT_FINAL;
+    /* 401/403 (credentials), 404 (endpoint), 5xx, no answer: the data is fine;
+     * keep it until the service takes it or it ages out. */
+    return CD_EXPORT_RESEND;
+}
+
+cd_export_fate_t cd_export_fate_of_item(int item_status)
+{
+    if (item_status == 200 || item_status == 206) /* 206 for an item: sampled */
+        return CD_EXPORT_ACCEPTED;
+    return is_transient(item_status) ? CD_EXPORT_RESEND : CD_EXPORT_FINAL;
+}
+
+void cd_export_outcomes_clear(cd_export_outcome_t *outcomes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(outcomes[i].message);
+        outcomes[i].message = NULL;
+    }
+}
+
+static bool set_message(cd_export_outcome_t *o, const char *msg)
+{
+    free(o->message);
+    o->message = NULL;
+    return !msg || (o->message = strdup(msg)) != NULL;
+}
+
+int cd_export_outcomes_from_response(cd_export_outcome_t *outcomes, size_t count,
+                                     int http_status, const char *body, size_t body_len,
+                                     const char *fallback)
+{
+    cd_export_fate_t fate = cd_export_fate_of_response(http_status);
+    int applied = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        outcomes[i] = (cd_export_outcome_t){.fate = fate, .status = http_status};
+        if (fate != CD_EXPORT_ACCEPTED && !set_message(&outcomes[i], fallback))
+            goto oom;
+    }
+    cJSON *root = body && body_len ? cJSON_ParseWithLength(body, body_len) : NULL;
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
+    const cJSON *e;
+    if (!cJSON_IsArray(errors))
+        errors = NULL; /* not the service's answer: the status alone decides */
+    cJSON_ArrayForEach(e, errors) {
+        const cJSON *index = cJSON_GetObjectItemCaseSensitive(e, "index");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "statusCode");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+        if (!cJSON_IsNumber(index) || !cJSON_IsNumber(code) || index->valuedouble < 0 ||
+            index->valuedouble >= (double)count)
+            continue;
+        cd_export_outcome_t *o = &outcomes[(size_t)index->valuedouble];
+        o->status = code->valueint;
+        o->fate = cd_export_fate_of_item(o->status);
+        if (!set_message(o, cJSON_IsString(msg) ? msg->valuestring : fallback)) {
+            cJSON_Delete(root);
+            goto oom;
+        }
+        applied++;
+    }
+    cJSON_Delete(root);
+    return applied;
+oom:
+    cd_export_outcomes_clear(outcomes, count);
+    return -1;
+}
+
+bool cd_export_retry_after_parse(const char *value, int64_t now_us, int64_t *delay_ms)
+{
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (*value >= '0' && *value <= '9') {
+        char *end;
+        errno = 0;
+        long long secs = strtoll(value, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (errno || *end)
+            return false;
+        *delay_ms = secs > RETRY_AFTER_MAX_MS / 1000 ? RETRY_AFTER_MAX_MS : secs * 1000;
+        return true;
+    }
+    time_t when = curl_getdate(value, NULL);
+    if (when < 0)
+        return false;
+    int64_t ms = (int64_t)when * 1000 - now_us / 1000;
+    *delay_ms = ms < 0 ? 0 : ms;
+    return true;
+}
+
+int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, uint32_t seed)
+{
+    int64_t d = b->min_ms;
+    for (int i = 0; i < b->failures && d < b->max_ms; i++)
+        d *= 2;
+    if (d > b->max_ms)
+        d = b->max_ms;
+    if (b->failures < 62)
+        b->failures++;
+    d = d / 2 + (int64_t)(seed % (uint32_t)(d / 2 + 1));
+    if (retry_after_ms > d)
+        d = retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : retry_after_ms;
+    return d;
+}

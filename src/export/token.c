@@ -1,0 +1,218 @@
+/* token.c -- the Entra bearer token, from a file or a command; see export_token.h. */
+#include "convdiag/export_token.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "convdiag/log.h"
+
+#define REFRESH_BEFORE_S 300  /* fetch a JWT again this long before it expires */
+#define REFRESH_EVERY_S 600   /* how long a token without "exp" is kept */
+
+struct cd_export_token {
+    pthread_mutex_t lock;
+    char *file;
+    char *command;
+    char token[CD_EXPORT_TOKEN_MAX + 1];
+    bool have;
+    bool stale;          /* invalidated by the service */
+    int64_t refresh_at;  /* seconds since the epoch */
+    int64_t exp;         /* -1: unknown */
+    struct stat st;      /* of the file when read */
+};
+
+cd_export_token_t *cd_export_token_new(const char *file, const char *command)
+{
+    cd_export_token_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->file = strdup(file ? file : "");
+    t->command = strdup(command ? command : "");
+    if (!t->file || !t->command) {
+        cd_export_token_free(t);
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+void cd_export_token_free(cd_export_token_t *t)
+{
+    if (!t)
+        return;
+    if (t->file && t->command)
+        pthread_mutex_destroy(&t->lock);
+    explicit_bzero(t->token, sizeof(t->token));
+    free(t->file);
+    free(t->command);
+    free(t);
+}
+
+void cd_export_token_invalidate(cd_export_token_t *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->stale = true;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* base64url without padding, as JWTs use it; returns the decoded length or -1. */
+static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t size)
+{
+    unsigned acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)in[i], v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '-') v = 62;
+        else if (c == '_') v = 63;
+        else if (c == '=') break;
+        else return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= size)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)o;
+}
+
+int64_t cd_export_token_jwt_exp(const char *token)
+{
+    const char *p1 = strchr(token, '.');
+    const char *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
+    unsigned char json[4096];
+    if (!p2)
+        return -1;
+    long n = b64url_decode(p1 + 1, (size_t)(p2 - p1 - 1), json, sizeof(json) - 1);
+    if (n <= 0)
+        return -1;
+    cJSON *claims = cJSON_ParseWithLength((const char *)json, (size_t)n);
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    int64_t v = cJSON_IsNumber(exp) && exp->valuedouble > 0 ? (int64_t)exp->valuedouble : -1;
+    cJSON_Delete(claims);
+    return v;
+}
+
+/* Keeps text (trimmed) as the token when it looks like one: visible ASCII, no spaces. */
+static cd_status_t accept_token(cd_export_token_t *t, char *text, const char *from,
+                                cd_err_t *err)
+{
+    char *s = text, *e;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    if (s == e)
+        return cd_err_set(err, CD_RETRY, "bearer token from %s is empty", from);
+    for (const char *p = s; p < e; p++)
+        if (*p <= ' ' || *p > '~')
+            return cd_err_set(err, CD_RETRY,
+                              "bearer token from %s is not one line of visible ASCII", from);
+    memcpy(t->token, s, (size_t)(e - s) + 1);
+    t->have = true;
+    t->stale = false;
+    t->exp = cd_export_token_jwt_exp(t->token);
+    int64_t now = cd_now_us() / 1000000;
+    t->refresh_at = t->exp > 0 ? t->exp - REFRESH_BEFORE_S : now + REFRESH_EVERY_S;
+    if (t->exp > 0 && t->exp <= now)
+        cd_log_warn("export", "bearer token from %s expired %lld s ago", from,
+                    (long long)(now - t->exp));
+    return CD_OK;
+}
+
+static cd_status_t read_file(cd_export_token_t *t, cd_err_t *err)
+{
+    char text[CD_EXPORT_TOKEN_MAX + 2];
+    FILE *f = fopen(t->file, "r");
+    if (!f)
+        return cd_err_set(err, CD_RETRY, "cannot open bearer token file '%s': %s", t->file,
+                          strerror(errno));
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fstat(fileno(f), &t->st);
+    fclose(f);
+    text[n] = '\0';
+    if (n > CD_EXPORT_TOKEN_MAX)
+        return cd_err_set(err, CD_RETRY, "bearer token file '%s' holds more than %d bytes",
+                          t->file, CD_EXPORT_TOKEN_MAX);
+    char from[64 + 4096];
+    snprintf(from, sizeof(from), "file '%s'", t->file);
+    cd_status_t st = accept_token(t, text, from, err);
+    explicit_bzero(text, sizeof(text));
+    return st;
+}
+
+static cd_status_t run_command(cd_export_token_t *t, cd_err_t *err)
+{
+    char text[CD_EXPORT_TOKEN_MAX + 2];
+    FILE *p = popen(t->command, "r");
+    if (!p)
+        return cd_err_set(err, CD_RETRY, "cannot run the bearer token command: %s",
+                          strerror(errno));
+    size_t n = fread(text, 1, sizeof(text) - 1, p);
+    char drain[4096];
+    while (fread(drain, 1, sizeof(drain), p) > 0) /* let it finish writing */
+        n = sizeof(text); /* more than a token holds */
+    int status = pclose(p);
+    text[n < sizeof(text) ? n : sizeof(text) - 1] = '\0';
+    cd_status_t st;
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        st = cd_err_set(err, CD_RETRY, "the bearer token command failed (%s %d)",
+                        WIFEXITED(status) ? "exit status" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    else if (n > CD_EXPORT_TOKEN_MAX)
+        st = cd_err_set(err, CD_RETRY, "the bearer token command printed more than %d bytes",
+                        CD_EXPORT_TOKEN_MAX);
+    else
+        st = accept_token(t, text, "the command", err);
+    explicit_bzero(text, sizeof(text));
+    return st;
+}
+
+static bool file_changed(const cd_export_token_t *t)
+{
+    struct stat now;
+    if (stat(t->file, &now) != 0)
+        return false; /* keep the one we have; the next fetch will say why */
+    return now.st_ino != t->st.st_ino || now.st_size != t->st.st_size ||
+           now.st_mtim.tv_sec != t->st.st_mtim.tv_sec ||
+           now.st_mtim.tv_nsec != t->st.st_mtim.tv_nsec;
+}
+
+cd_status_t cd_export_token_get(cd_export_token_t *t, char *buf, size_t size, cd_err_t *err)
+{
+    cd_status_t st = CD_OK;
+
+    pthread_mutex_lock(&t->lock);
+    bool due = !t->have || t->stale || cd_now_us() / 1000000 >= t->refresh_at ||
+               (t->file[0] && file_changed(t));
+    if (due) {
+        st = t->file[0] ? read_file(t, err) : run_command(t, err);
+        if (st != CD_OK && t->have && !t->stale) {
+            /* The old token may still be good: use it, and say why it was not renewed. */
+            cd_log_warn("export", "keeping the current bearer token: %s", err->msg);
+            st = CD_OK;
+        }
+    }
+    if (st == CD_OK) {
+        if (strlen(t->token) + 1 > size)
+            st = cd_err_set(err, CD_ERROR, "bearer token buffer too small");
+        else
+            memcpy(buf, t->token, strlen(t->token) + 1);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return st;
+}
