@@ -8,7 +8,7 @@ packages=(
   librdkafka-dev libcjson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
   zlib1g-dev libmicrohttpd-dev clang libclang-rt-14-dev
   postgresql postgresql-contrib kcat openjdk-17-jre-headless maven
-  python3 python3-jsonschema hyperfine procps iproute2 util-linux
+  python3 python3-jsonschema hyperfine procps iproute2 util-linux chromium
 )
 
 missing=()

@@ -62,6 +62,9 @@ const char *cd_exporter_masked_ikey(const cd_exporter_t *ex);
 cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomic_t *stop,
                               int progress_interval_ms, cd_err_t *err);
 
+/* How many workers were started. */
+int cd_exporter_workers(const cd_exporter_t *ex);
+
 /* Asks the workers to end once the outbox is empty (events being retried
  * keep them going until sent or refused). */
 void cd_exporter_drain(cd_exporter_t *ex);

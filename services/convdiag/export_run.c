@@ -44,7 +44,8 @@ int export_run_finish(const char *command, cd_exporter_t *ex, bool drain)
         rc = CLI_EXIT_FAILURE;
     }
     cd_exporter_get_stats(ex, &s);
-    printf("export: %llu items accepted by %s, %llu to be sent again, %llu refused for good; "
+    if (cd_exporter_workers(ex) > 0)
+        printf("export: %llu items accepted by %s, %llu to be sent again, %llu refused for good; "
            "%llu requests, %llu unanswered; %.0f bytes per item on the wire\n",
            (unsigned long long)s.accepted, cd_exporter_url(ex), (unsigned long long)s.resent,
            (unsigned long long)s.failed, (unsigned long long)s.requests,

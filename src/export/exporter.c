@@ -490,6 +490,8 @@ cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomi
     return CD_OK;
 }
 
+int cd_exporter_workers(const cd_exporter_t *ex) { return ex->nworkers; }
+
 void cd_exporter_drain(cd_exporter_t *ex) { atomic_store(&ex->drain, true); }
 
 cd_status_t cd_exporter_wait(cd_exporter_t *ex, cd_err_t *err)

@@ -56,6 +56,8 @@ t_init() {
   export PGDATABASE="$T_DB"
   export CONVDIAG_KAFKA_TOPIC="$T_TOPIC" CONVDIAG_KAFKA_GROUP_ID="cdtest-$T_ID"
   export CONVDIAG_LOG_LEVEL=${CONVDIAG_LOG_LEVEL:-warn}
+  # The outbox is written as in production; only the export tests send it.
+  export CONVDIAG_EXPORT_WORKERS=${CONVDIAG_EXPORT_WORKERS:-0}
   "$CD_SOURCE_ROOT/deploy/local/kafka.sh" topic "$T_TOPIC" "$partitions" >/dev/null
   "$CONVDIAG" migrate >/dev/null
   T_WORK=$(mktemp -d)
