@@ -15,6 +15,7 @@ static const struct command {
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
     {"simulate", cmd_simulate, "produce realistic sample conversations to Kafka"},
     {"history", cmd_history, "a conversation's timeline, as the Traces table shows it"},
+    {"stats", cmd_stats, "summaries for analysts: durations, failures, abandonment, ..."},
     {"check", cmd_check, "validate and tag events from stdin, without Kafka or PostgreSQL"},
     {"version", cmd_version, "print the version"},
 };
