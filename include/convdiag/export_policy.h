@@ -3,7 +3,8 @@
  * ingestion service: the brief's response policy, as pure functions.
  *
  *   200        every item accepted (per-item errors, if any, still count)
- *   206        per item: 408, 429, 439, 500, 502, 503, 504 are sent again;
+ *   206        per item: 408, 429, 439, 500, 502, 503, 504 are sent again,
+ *              and so are 401 and 403 (the token, not the item, was refused);
  *              206 (sampled) is accepted; any other code is final
  *   400, 402   final for every item not named otherwise; the reason is kept
  *   408, 429, 439, 5xx, no answer at all
@@ -51,8 +52,9 @@ typedef struct cd_export_outcome {
  * copied, for the final and resent ones), then each entry of the body's
  * "errors" array ({"index","statusCode","message"}) sets its item's own.
  * A body that is not the service's JSON leaves the first step alone, which
- * is what an answer from a proxy or a load balancer needs.  Entries naming
- * an index out of range are ignored.  Returns the number of errors entries
+ * is what an answer from a proxy or a load balancer needs.  Entries whose
+ * index is not a whole number naming one of the items, or whose statusCode
+ * is not a number, are ignored.  Returns the number of errors entries
  * applied, or -1 when memory ran out (outcomes are then freed).
  */
 int cd_export_outcomes_from_response(cd_export_outcome_t *outcomes, size_t count,
@@ -82,9 +84,10 @@ typedef struct cd_export_backoff {
  * full jitter in its upper half ([d/2, d]) so that instances do not retry in
  * step, or retry_after_ms when the service asked for longer (never less than
  * it asked; capped at one hour so a bad header cannot park data for days).
- * retry_after_ms < 0: none given.  seed is any per-caller random value.
+ * retry_after_ms < 0: none given.  random: a fresh random number for each
+ * call (it draws the jitter).
  */
-int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, uint32_t seed);
+int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, uint32_t random);
 
 /* A success: the next failure starts again from min_ms. */
 static inline void cd_export_backoff_reset(cd_export_backoff_t *b) { b->failures = 0; }

@@ -11,17 +11,18 @@
 
 #include "convdiag/json.h"
 
-/* What a client may be told to come back later with, plus 402 (daily cap
- * reached), which an exporter must take as permanent. */
-static const int fault_codes[] = {402, 408, 429, 439, 500, 502, 503, 504};
+/* What a client may be told to come back later with, plus 400 (an item the
+ * service will never take) and 402 (daily cap reached), which an exporter
+ * must take as permanent. */
+static const int fault_codes[] = {400, 402, 408, 429, 439, 500, 502, 503, 504};
 
-typedef enum { K_CODE, K_SHARE, K_UINT, K_FORMAT, K_DOWN, K_DOWN_FOR } kind_t;
+typedef enum { K_CODE, K_SHARE, K_UINT, K_FORMAT, K_DOWN, K_DOWN_FOR, K_BEARER } kind_t;
 
 static const struct setting {
     const char *name;
     kind_t kind;
     size_t offset; /* of the field in emu_faults_t; down and down_for set two */
-    unsigned max;  /* K_UINT and K_DOWN_FOR */
+    unsigned max;  /* K_UINT, K_DOWN_FOR, and K_BEARER's length */
 } settings[] = {
     /* Applied in this order, whatever the order in a /control body: down
      * before down_for, so {"down_for":5,"down":true} means five seconds. */
@@ -35,22 +36,25 @@ static const struct setting {
     {"delay_share", K_SHARE, offsetof(emu_faults_t, delay_share), 0},
     {"down", K_DOWN, 0, 0},
     {"down_for", K_DOWN_FOR, 0, 7 * 86400},
+    {"bearer", K_BEARER, offsetof(emu_faults_t, bearer), EMU_BEARER_MAX},
 };
 
-/* Every switch off; the generator is left alone. */
+/* Every fault off; the generator and the bearer token are left alone. */
 static void switches_off(emu_faults_t *f)
 {
-    uint64_t rng = f->rng;
+    emu_faults_t kept = *f;
     memset(f, 0, sizeof(*f));
     f->request_share = f->item_share = f->delay_share = 1.0;
     f->retry_after = 1;
     f->retry_after_format = EMU_RETRY_SECONDS;
-    f->rng = rng;
+    f->rng = kept.rng;
+    memcpy(f->bearer, kept.bearer, sizeof(f->bearer));
 }
 
 void emu_faults_init(emu_faults_t *f, uint64_t seed)
 {
     f->rng = seed;
+    f->bearer[0] = '\0';
     switches_off(f);
 }
 
@@ -91,7 +95,8 @@ cd_status_t emu_faults_set(emu_faults_t *f, const char *name, const char *value,
     case K_CODE:
         if (!parse_uint(value, 999, &u) || (u != 0 && !fault_code_known(u)))
             return cd_err_set(err, CD_ERROR,
-                              "'%s' is not one of 0 (off), 402, 408, 429, 439, 500, 502, 503, 504",
+                              "'%s' is not one of 0 (off), 400, 402, 408, 429, 439, 500, 502, "
+                              "503, 504",
                               value);
         *(int *)field = (int)u;
         return CD_OK;
@@ -132,6 +137,18 @@ cd_status_t emu_faults_set(emu_faults_t *f, const char *name, const char *value,
         f->down = true;
         f->down_until_us = now_mono_us + (int64_t)u * 1000000;
         return CD_OK;
+    case K_BEARER: {
+        /* What an Authorization header can carry; the value is never quoted back. */
+        size_t len = strlen(value);
+        if (len > s->max)
+            return cd_err_set(err, CD_ERROR, "the token is longer than %u bytes", s->max);
+        for (const char *c = value; *c; c++)
+            if (*c <= ' ' || *c > '~')
+                return cd_err_set(err, CD_ERROR,
+                                  "the token is not visible ASCII without spaces");
+        memcpy(field, value, len + 1);
+        return CD_OK;
+    }
     }
     return CD_ERROR;
 }
@@ -183,13 +200,22 @@ cd_status_t emu_faults_apply_json(emu_faults_t *f, const char *json, size_t len,
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, settings[i].name);
         if (!v)
             continue;
-        if (!value_text(v, text, sizeof(text))) {
+        const char *value = text;
+        if (settings[i].kind == K_BEARER) {
+            /* Longer than text holds, and a string only: 0 or true is no token. */
+            if (!cJSON_IsString(v)) {
+                cd_err_set(err, CD_ERROR, "%s: expected a string (\"\": no authentication)",
+                           settings[i].name);
+                goto out;
+            }
+            value = v->valuestring;
+        } else if (!value_text(v, text, sizeof(text))) {
             cd_err_set(err, CD_ERROR, "%s: expected a number, a string or true/false",
                        settings[i].name);
             goto out;
         }
         cd_err_t why;
-        if (emu_faults_set(&next, settings[i].name, text, now_mono_us, &why) != CD_OK) {
+        if (emu_faults_set(&next, settings[i].name, value, now_mono_us, &why) != CD_OK) {
             cd_err_set(err, CD_ERROR, "%s: %s", settings[i].name, why.msg);
             goto out;
         }
@@ -219,8 +245,9 @@ void emu_faults_to_json(const emu_faults_t *f, int64_t now_mono_us, cd_buf_t *ou
                   f->retry_after, f->retry_after_format == EMU_RETRY_DATE ? "date" : "seconds",
                   f->delay_ms);
     cd_json_put_number(out, f->delay_share);
-    cd_buf_printf(out, ",\"down\":%s,\"down_for\":%u}", f->down ? "true" : "false",
-                  down_left_s(f, now_mono_us));
+    cd_buf_printf(out, ",\"down\":%s,\"down_for\":%u,\"bearer\":%s}",
+                  f->down ? "true" : "false", down_left_s(f, now_mono_us),
+                  f->bearer[0] ? "true" : "false");
 }
 
 void emu_faults_describe(const emu_faults_t *f, char *out, size_t size)
@@ -232,10 +259,10 @@ void emu_faults_describe(const emu_faults_t *f, char *out, size_t size)
     snprintf(out, size,
              "request_fault_code=%d request_fault_share=%s item_fault_code=%d "
              "item_fault_share=%s retry_after=%u retry_after_format=%s delay_ms=%u "
-             "delay_share=%s down=%s",
+             "delay_share=%s down=%s bearer=%s",
              f->request_code, share[0], f->item_code, share[1], f->retry_after,
              f->retry_after_format == EMU_RETRY_DATE ? "date" : "seconds", f->delay_ms, share[2],
-             f->down ? "true" : "false");
+             f->down ? "true" : "false", f->bearer[0] ? "required" : "off");
 }
 
 /* splitmix64: small, fast and good enough to pick which requests fail. */
@@ -283,6 +310,7 @@ const char *emu_status_message(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 401: return "Unauthorized - please provide the valid authorization token";
     case 402: return "Payment Required: the daily cap has been reached";
     case 408: return "Request Timeout";
     case 413: return "Request Entity Too Large";

@@ -1,7 +1,8 @@
 /*
  * faults.h -- the failures the emulator plays on demand, so an exporter can be
  * watched handling them: whole requests answered 4xx/5xx, some items refused
- * inside a 206, slow answers, and the ingestion port going away.
+ * inside a 206, slow answers, and the ingestion port going away; and the
+ * bearer token a resource with Microsoft Entra authentication demands.
  *
  * Every switch has one name, used as is in the JSON of /control and with
  * dashes on the command line (request_fault_code, --request-fault-code).
@@ -17,6 +18,9 @@
 
 #include "convdiag/buf.h"
 #include "convdiag/common.h"
+
+/* The longest bearer token the emulator can be told to require. */
+#define EMU_BEARER_MAX 8192
 
 typedef enum emu_retry_format {
     EMU_RETRY_SECONDS, /* Retry-After: 5 */
@@ -35,9 +39,12 @@ typedef struct emu_faults {
     bool down;
     int64_t down_until_us; /* cd_mono_us() time to come back; 0: until told */
     uint64_t rng;          /* splitmix64 state */
+    /* Track requests must carry "Authorization: Bearer <bearer>"; "": none
+     * needed.  A setting of the resource, not a fault: reset leaves it. */
+    char bearer[EMU_BEARER_MAX + 1];
 } emu_faults_t;
 
-/* All switches off; the generator seeded. */
+/* All switches off, no bearer token required; the generator seeded. */
 void emu_faults_init(emu_faults_t *f, uint64_t seed);
 
 /*
@@ -50,15 +57,17 @@ cd_status_t emu_faults_set(emu_faults_t *f, const char *name, const char *value,
 
 /*
  * Applies a /control body: a JSON object of switches, plus "reset": true to
- * turn every switch off first.  All or nothing: on error f is unchanged.
+ * turn every fault off first.  All or nothing: on error f is unchanged.
  */
 cd_status_t emu_faults_apply_json(emu_faults_t *f, const char *json, size_t len,
                                   int64_t now_mono_us, cd_err_t *err);
 
-/* The switches as JSON, down_for being the seconds left (0: until told). */
+/* The switches as JSON, down_for being the seconds left (0: until told) and
+ * bearer true or false: whether a token is required, never the token. */
 void emu_faults_to_json(const emu_faults_t *f, int64_t now_mono_us, cd_buf_t *out);
 
-/* One line for the log, e.g. "request_fault_code=503 request_fault_share=0.5". */
+/* One line for the log, e.g. "request_fault_code=503 request_fault_share=0.5";
+ * bearer=required or bearer=off, never the token. */
 void emu_faults_describe(const emu_faults_t *f, char *out, size_t size);
 
 /* True with probability share when the switch is on; draws only then. */

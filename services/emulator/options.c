@@ -26,6 +26,10 @@ static const char help[] =
     "                            only; it stays open while the first is down\n"
     "  --ikey KEY                an instrumentation key to accept (repeatable);\n"
     "                            without any, every key of GUID form is accepted\n"
+    "  --bearer TOKEN            require \"Authorization: Bearer TOKEN\" on track\n"
+    "                            requests, as Microsoft Entra authentication does;\n"
+    "                            401 otherwise (also at run time: {\"bearer\": ...},\n"
+    "                            \"\" for none; {\"reset\": true} leaves it)\n"
     "  --max-items N             traces kept in memory (default 2000000); past\n"
     "                            that, items are refused with 503\n"
     "  --max-body BYTES          a request body as sent (default 1048576); larger: 413\n"
@@ -39,8 +43,8 @@ static const char help[] =
     "underscores for dashes, e.g. {\"request_fault_code\": 503}; GET /control reads\n"
     "them; {\"reset\": true} turns them all off):\n"
     "  --request-fault-code CODE\n"
-    "                            answer whole requests with 402, 408, 429, 439,\n"
-    "                            500, 502, 503 or 504 (0: off, the default)\n"
+    "                            answer whole requests with 400, 402, 408, 429,\n"
+    "                            439, 500, 502, 503 or 504 (0: off, the default)\n"
     "  --request-fault-share P   the share of requests hit, 0 to 1 (default 1)\n"
     "  --item-fault-code CODE    refuse single items with that code, in a 206\n"
     "  --item-fault-share P      the share of items hit, 0 to 1 (default 1)\n"
@@ -139,6 +143,7 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
         {"delay-ms", required_argument, NULL, OPT_FAULT},
         {"delay-share", required_argument, NULL, OPT_FAULT},
         {"down-for", required_argument, NULL, OPT_FAULT},
+        {"bearer", required_argument, NULL, OPT_FAULT},
         {0},
     };
     /* Faults are set once the seed is known, in command-line order. */
@@ -198,6 +203,9 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
             cd_log_set_level(level);
             break;
         case OPT_FAULT:
+            /* Repeated often enough, switches would overrun the list. */
+            if (nfaults == CD_ARRAY_LEN(faults))
+                return usage_error("too many fault options");
             faults[nfaults++] = (struct fault_arg){opts[index].name, optarg};
             break;
         default:

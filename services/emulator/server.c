@@ -102,6 +102,8 @@ static void route(const emu_listener_t *l, struct MHD_Connection *conn, const ch
             emu_track_handle(emu,
                              MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_ENCODING),
+                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_AUTHORIZATION),
                              body, req->body.len, reply);
         else
             not_allowed(reply, "POST");

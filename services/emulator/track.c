@@ -113,6 +113,55 @@ static unsigned conclude(emu_t *emu, int status, size_t body_len, emu_reply_t *r
     return emu_faults_hit(f, f->delay_ms != 0, f->delay_share) ? f->delay_ms : 0;
 }
 
+/*
+ * With the lock held: why the Authorization header does not let the request
+ * in, or NULL when it does.  The header and the token are never logged.
+ */
+static const char *unauthorized(const emu_faults_t *f, const char *authorization)
+{
+    static const char scheme[] = "Bearer ";
+
+    if (!f->bearer[0])
+        return NULL;
+    if (!authorization)
+        return "no Authorization header";
+    if (strncmp(authorization, scheme, sizeof(scheme) - 1) != 0)
+        return "the Authorization header is not a Bearer token";
+    if (strcmp(authorization + sizeof(scheme) - 1, f->bearer) != 0)
+        return "the bearer token is not the one required";
+    return NULL;
+}
+
+/*
+ * A request without the bearer token: 401, each of its count items refused
+ * with 401 as the service refuses them ({"itemsReceived":N,"itemsAccepted":0,
+ * "errors":[...]}); count is 0 when the body could not be read.
+ */
+static unsigned refuse_unauthorized(emu_t *emu, const char *why, size_t count, size_t body_len,
+                                    emu_reply_t *reply)
+{
+    const char *sep = "";
+
+    pthread_mutex_lock(&emu->mu);
+    emu->stats.items_received += count;
+    emu->stats.refused[401] += count;
+    unsigned delay = conclude(emu, 401, body_len, reply);
+    pthread_mutex_unlock(&emu->mu);
+
+    cd_buf_printf(&reply->body, "{\"itemsReceived\":%zu,\"itemsAccepted\":0,\"errors\":[",
+                  count);
+    for (size_t i = 0; i < count; i++) {
+        cd_buf_printf(&reply->body, "%s{\"index\":%zu,\"statusCode\":401,\"message\":", sep, i);
+        cd_json_put_string(&reply->body, emu_status_message(401));
+        cd_buf_putc(&reply->body, '}');
+        sep = ",";
+    }
+    cd_buf_puts(&reply->body, "]}");
+    cd_log_warn("track", "refused the request status=401 items=%zu bytes=%zu reason=%s",
+                count, body_len, why);
+    return delay;
+}
+
 /* A body refused whole: {"itemsReceived":0,"itemsAccepted":0,"errors":[{...}]}. */
 static unsigned refuse_body(emu_t *emu, int status, const char *why, size_t body_len,
                             emu_reply_t *reply)
@@ -228,8 +277,8 @@ static void log_request(int status, size_t count, const outcome_t *o, size_t bod
            r->message ? r->message : emu_status_message(r->status));
 }
 
-void emu_track_handle(emu_t *emu, const char *encoding, const char *body, size_t len,
-                      emu_reply_t *reply)
+void emu_track_handle(emu_t *emu, const char *encoding, const char *authorization,
+                      const char *body, size_t len, emu_reply_t *reply)
 {
     emu_payload_t payload;
     item_t *items = NULL;
@@ -238,10 +287,21 @@ void emu_track_handle(emu_t *emu, const char *encoding, const char *body, size_t
     cd_err_t err;
 
     reply->content_type = EMU_JSON;
+    pthread_mutex_lock(&emu->mu);
+    const char *why_not = unauthorized(&emu->faults, authorization);
+    pthread_mutex_unlock(&emu->mu);
     emu_payload_init(&payload);
     int status = emu_payload_decode(&payload, encoding, body, len, emu->conf.max_inflated, &err);
     if (!status)
         status = emu_payload_split(&payload, &err);
+    if (why_not) {
+        /* Authentication comes first; the body is read only to count its items. */
+        delay = refuse_unauthorized(emu, why_not, status ? 0 : payload.count, len, reply);
+        if (delay)
+            emu_sleep_ms(emu, delay);
+        emu_payload_fini(&payload);
+        return;
+    }
     if (!status && payload.count == 0) {
         cd_err_set(&err, CD_ERROR, "The body holds no telemetry items");
         status = 400;

@@ -4,6 +4,8 @@
  * service gives: 200 when all are accepted, 206 with per-item errors when
  * some are, and when none is, the status of the first item (the endpoint
  * protocol's rule).  A body that cannot be read at all is refused whole.
+ * When a bearer token is required, a request without it is answered 401
+ * before anything else, every item carrying 401.
  */
 #ifndef EMU_TRACK_H
 #define EMU_TRACK_H
@@ -12,9 +14,10 @@
 
 #include "emulator.h"
 
-/* encoding: the Content-Encoding header, NULL when absent. */
-void emu_track_handle(emu_t *emu, const char *encoding, const char *body, size_t len,
-                      emu_reply_t *reply);
+/* encoding, authorization: the Content-Encoding and Authorization headers,
+ * NULL when absent. */
+void emu_track_handle(emu_t *emu, const char *encoding, const char *authorization,
+                      const char *body, size_t len, emu_reply_t *reply);
 
 /* The answer to a track request whose body is larger than --max-body. */
 void emu_track_too_large(emu_t *emu, size_t len, emu_reply_t *reply);

@@ -40,6 +40,10 @@ cd_export_fate_t cd_export_fate_of_item(int item_status)
 {
     if (item_status == 200 || item_status == 206) /* 206 for an item: sampled */
         return CD_EXPORT_ACCEPTED;
+    /* The service answers a missing or refused token with every item at 401
+     * (403): the credentials are wrong, not the item. */
+    if (item_status == 401 || item_status == 403)
+        return CD_EXPORT_RESEND;
     return is_transient(item_status) ? CD_EXPORT_RESEND : CD_EXPORT_FINAL;
 }
 
@@ -79,8 +83,10 @@ int cd_export_outcomes_from_response(cd_export_outcome_t *outcomes, size_t count
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(e, "index");
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "statusCode");
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+        /* An index that does not name one of the items exactly names none. */
         if (!cJSON_IsNumber(index) || !cJSON_IsNumber(code) || index->valuedouble < 0 ||
-            index->valuedouble >= (double)count)
+            index->valuedouble >= (double)count ||
+            index->valuedouble != (double)(size_t)index->valuedouble)
             continue;
         cd_export_outcome_t *o = &outcomes[(size_t)index->valuedouble];
         o->status = code->valueint;
@@ -108,8 +114,9 @@ bool cd_export_retry_after_parse(const char *value, int64_t now_us, int64_t *del
         long long secs = strtoll(value, &end, 10);
         while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
             end++;
-        if (errno || *end)
+        if ((errno && errno != ERANGE) || *end)
             return false;
+        /* Digits past LLONG_MAX are still a number of seconds: a long one. */
         *delay_ms = secs > RETRY_AFTER_MAX_MS / 1000 ? RETRY_AFTER_MAX_MS : secs * 1000;
         return true;
     }
@@ -121,7 +128,7 @@ bool cd_export_retry_after_parse(const char *value, int64_t now_us, int64_t *del
     return true;
 }
 
-int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, uint32_t seed)
+int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, uint32_t random)
 {
     int64_t d = b->min_ms;
     for (int i = 0; i < b->failures && d < b->max_ms; i++)
@@ -130,7 +137,7 @@ int64_t cd_export_backoff_next(cd_export_backoff_t *b, int64_t retry_after_ms, u
         d = b->max_ms;
     if (b->failures < 62)
         b->failures++;
-    d = d / 2 + (int64_t)(seed % (uint32_t)(d / 2 + 1));
+    d = d / 2 + (int64_t)(random % (uint32_t)(d / 2 + 1));
     if (retry_after_ms > d)
         d = retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : retry_after_ms;
     return d;

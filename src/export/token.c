@@ -15,6 +15,11 @@
 
 #define REFRESH_BEFORE_S 300  /* fetch a JWT again this long before it expires */
 #define REFRESH_EVERY_S 600   /* how long a token without "exp" is kept */
+/* What is read from the file or the command: a token of the longest size
+ * still fits with the line end and blanks around it. */
+#define READ_MAX (CD_EXPORT_TOKEN_MAX + 64)
+/* An "exp" past 9999-12-31T23:59:59Z is not a time: treated as none. */
+#define EXP_MAX 253402300799.0
 
 struct cd_export_token {
     pthread_mutex_t lock;
@@ -93,7 +98,8 @@ int64_t cd_export_token_jwt_exp(const char *token)
 {
     const char *p1 = strchr(token, '.');
     const char *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
-    unsigned char json[4096];
+    /* Room for the payload of any token short enough to be accepted. */
+    unsigned char json[CD_EXPORT_TOKEN_MAX];
     if (!p2)
         return -1;
     long n = b64url_decode(p1 + 1, (size_t)(p2 - p1 - 1), json, sizeof(json) - 1);
@@ -101,7 +107,9 @@ int64_t cd_export_token_jwt_exp(const char *token)
         return -1;
     cJSON *claims = cJSON_ParseWithLength((const char *)json, (size_t)n);
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-    int64_t v = cJSON_IsNumber(exp) && exp->valuedouble > 0 ? (int64_t)exp->valuedouble : -1;
+    int64_t v = cJSON_IsNumber(exp) && exp->valuedouble > 0 && exp->valuedouble <= EXP_MAX
+                    ? (int64_t)exp->valuedouble
+                    : -1;
     cJSON_Delete(claims);
     return v;
 }
@@ -118,6 +126,9 @@ static cd_status_t accept_token(cd_export_token_t *t, char *text, const char *fr
         *--e = '\0';
     if (s == e)
         return cd_err_set(err, CD_RETRY, "bearer token from %s is empty", from);
+    if (e - s > CD_EXPORT_TOKEN_MAX)
+        return cd_err_set(err, CD_RETRY, "bearer token from %s is longer than %d bytes", from,
+                          CD_EXPORT_TOKEN_MAX);
     for (const char *p = s; p < e; p++)
         if (*p <= ' ' || *p > '~')
             return cd_err_set(err, CD_RETRY,
@@ -136,18 +147,21 @@ static cd_status_t accept_token(cd_export_token_t *t, char *text, const char *fr
 
 static cd_status_t read_file(cd_export_token_t *t, cd_err_t *err)
 {
-    char text[CD_EXPORT_TOKEN_MAX + 2];
+    char text[READ_MAX + 1];
     FILE *f = fopen(t->file, "r");
     if (!f)
         return cd_err_set(err, CD_RETRY, "cannot open bearer token file '%s': %s", t->file,
                           strerror(errno));
     size_t n = fread(text, 1, sizeof(text) - 1, f);
+    bool more = fgetc(f) != EOF;
     fstat(fileno(f), &t->st);
     fclose(f);
     text[n] = '\0';
-    if (n > CD_EXPORT_TOKEN_MAX)
+    if (more) {
+        explicit_bzero(text, sizeof(text));
         return cd_err_set(err, CD_RETRY, "bearer token file '%s' holds more than %d bytes",
                           t->file, CD_EXPORT_TOKEN_MAX);
+    }
     char from[64 + 4096];
     snprintf(from, sizeof(from), "file '%s'", t->file);
     cd_status_t st = accept_token(t, text, from, err);
@@ -157,23 +171,27 @@ static cd_status_t read_file(cd_export_token_t *t, cd_err_t *err)
 
 static cd_status_t run_command(cd_export_token_t *t, cd_err_t *err)
 {
-    char text[CD_EXPORT_TOKEN_MAX + 2];
+    char text[READ_MAX + 1];
     FILE *p = popen(t->command, "r");
     if (!p)
         return cd_err_set(err, CD_RETRY, "cannot run the bearer token command: %s",
                           strerror(errno));
     size_t n = fread(text, 1, sizeof(text) - 1, p);
     char drain[4096];
+    bool more = false;
     while (fread(drain, 1, sizeof(drain), p) > 0) /* let it finish writing */
-        n = sizeof(text); /* more than a token holds */
+        more = true;
+    explicit_bzero(drain, sizeof(drain));
     int status = pclose(p);
-    text[n < sizeof(text) ? n : sizeof(text) - 1] = '\0';
+    text[n] = '\0';
     cd_status_t st;
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (status == -1)
+        st = cd_err_set(err, CD_RETRY, "the bearer token command: %s", strerror(errno));
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         st = cd_err_set(err, CD_RETRY, "the bearer token command failed (%s %d)",
                         WIFEXITED(status) ? "exit status" : "signal",
                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    else if (n > CD_EXPORT_TOKEN_MAX)
+    else if (more)
         st = cd_err_set(err, CD_RETRY, "the bearer token command printed more than %d bytes",
                         CD_EXPORT_TOKEN_MAX);
     else

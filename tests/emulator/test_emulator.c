@@ -29,6 +29,9 @@ static const char K1[] = "0fdcec70-0ce5-4085-89d9-9ae8ead9af66";
 static const char K2[] = "5b8f2a7e-3c1d-4e2f-9a0b-1c2d3e4f5a6b";
 static const char K3[] = "9d4c0a11-7e2b-4c3d-8e9f-a0b1c2d3e4f5"; /* never configured */
 
+/* The longest bearer token the emulator takes (EMU_BEARER_MAX). */
+#define EMU_TOKEN_TEST_MAX 8192
+
 static const char *emulator_path;
 static char work_dir[] = "/tmp/test_emulator.XXXXXX";
 static int passed, failed;
@@ -1023,6 +1026,145 @@ static void test_control_faults(const emulator_t *e)
     }
 }
 
+/* A track request of two items, with the Authorization header given (NULL: none). */
+static response_t track_auth(const emulator_t *e, const char *authorization)
+{
+    char header[EMU_TOKEN_TEST_MAX + 64], url[256];
+    const char *headers[] = {"Content-Type: application/x-json-stream", NULL, NULL};
+    size_t len;
+    char *body = body_of(batch_of(trace(K1, "LWI-AUTH", "ScenarioStarted", now_us()),
+                                  trace(K1, "LWI-AUTH", "ScenarioCompleted", now_us()), NULL),
+                         STREAM, &len);
+    if (authorization) {
+        snprintf(header, sizeof(header), "Authorization: %s", authorization);
+        headers[1] = header;
+    }
+    snprintf(url, sizeof(url), "%s/v2.1/track", e->base);
+    response_t r = http("POST", url, body, len, headers);
+    free(body);
+    return r;
+}
+
+/* 401 with both items refused with 401, as the service answers a missing token. */
+static bool is_unauthorized(const response_t *r)
+{
+    return r->status == 401 && json_int(r->json, "itemsReceived") == 2 &&
+           json_int(r->json, "itemsAccepted") == 0 && error_count(r) == 2 &&
+           json_int(error_at(r, 0), "statusCode") == 401 &&
+           json_int(error_at(r, 1), "statusCode") == 401 &&
+           json_int(error_at(r, 1), "index") == 1 &&
+           starts_with(r->content_type, "application/json");
+}
+
+/* A count under /api/stats: "responses" or "refusedByStatus", by status. */
+static long stat_by_status(const emulator_t *e, const char *group, const char *status)
+{
+    response_t r = get(e->base, "/api/stats");
+    long n = json_int(cJSON_GetObjectItemCaseSensitive(r.json, group), status);
+    response_fini(&r);
+    return n < 0 ? 0 : n;
+}
+
+static void test_bearer(const emulator_t *e)
+{
+    static const char token[] = "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJtb25pdG9yIn0.c2lnLUFBQQ";
+    char json[256], header[256];
+    response_t r;
+
+    long responses_before = stat_by_status(e, "responses", "401");
+    long refused_before = stat_by_status(e, "refusedByStatus", "401");
+    snprintf(json, sizeof(json), "{\"bearer\":\"%s\"}", token);
+    control(e->base, json);
+    r = get(e->base, "/control");
+    check(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "bearer")) &&
+              !strstr(r.body, token),
+          "GET /control says a bearer token is required, without showing it (got %s)", r.body);
+    response_fini(&r);
+
+    static const char *const refused[] = {
+        NULL,
+        "Bearer wrong-token",
+        "Basic dXNlcjpwYXNz",
+        "bearer eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJtb25pdG9yIn0.c2lnLUFBQQ",
+        "Bearer eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJtb25pdG9yIn0.c2lnLUFBQ",
+        "Bearer eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJtb25pdG9yIn0.c2lnLUFBQQx",
+    };
+    for (size_t i = 0; i < CD_ARRAY_LEN(refused); i++) {
+        r = track_auth(e, refused[i]);
+        check(is_unauthorized(&r) && !r.retry_after[0],
+              "bearer required, Authorization %s: 401, both items 401, no Retry-After "
+              "(got %ld %s)",
+              refused[i] ? refused[i] : "absent", r.status, r.body);
+        response_fini(&r);
+    }
+    check(stat_by_status(e, "responses", "401") - responses_before == 6 &&
+              stat_by_status(e, "refusedByStatus", "401") - refused_before == 12,
+          "/api/stats counts the 401 answers (6) and their items (12)");
+
+    snprintf(header, sizeof(header), "Bearer %s", token);
+    r = track_auth(e, header);
+    check(r.status == 200 && json_int(r.json, "itemsAccepted") == 2,
+          "Authorization: Bearer with the token: 200, both accepted (got %ld %s)", r.status,
+          r.body);
+    response_fini(&r);
+
+    /* Authentication comes before the body is read. */
+    const char *gz[] = {"Content-Encoding: gzip", NULL};
+    r = track_raw(e, "not gzip at all", 15, gz);
+    check(r.status == 401 && json_int(r.json, "itemsReceived") == 0,
+          "an unreadable body without the token: 401, not 400 (got %ld %s)", r.status, r.body);
+    response_fini(&r);
+
+    /* reset turns the faults off, not the authentication. */
+    control(e->base, "{\"reset\":true}");
+    r = track_auth(e, NULL);
+    check(is_unauthorized(&r), "after reset the token is still required (got %ld)", r.status);
+    response_fini(&r);
+
+    /* Switched to another token: the old one is refused. */
+    control(e->base, "{\"bearer\":\"second-token\"}");
+    r = track_auth(e, header);
+    check(is_unauthorized(&r), "switched to another token: the first one gets 401 (got %ld)",
+          r.status);
+    response_fini(&r);
+    r = track_auth(e, "Bearer second-token");
+    check(r.status == 200, "switched to another token: it is taken (got %ld)", r.status);
+    response_fini(&r);
+
+    static const char *const bad[] = {"{\"bearer\":\"two words\"}", "{\"bearer\":42}",
+                                      "{\"bearer\":true}", "{\"bearer\":\"tab\\there\"}"};
+    for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++) {
+        r = post_json(e->base, "/control", bad[i]);
+        check(r.status == 400 && !strstr(r.body, "words") && !strstr(r.body, "there"),
+              "POST /control %s: 400, the value not quoted (got %ld %s)", bad[i], r.status,
+              r.body);
+        response_fini(&r);
+    }
+    /* At most EMU_BEARER_MAX bytes. */
+    for (size_t len = EMU_TOKEN_TEST_MAX; len <= EMU_TOKEN_TEST_MAX + 1; len++) {
+        char *k = repeat("k", len), *body = NULL;
+        if (asprintf(&body, "{\"bearer\":\"%s\"}", k) < 0)
+            body = NULL;
+        r = post_json(e->base, "/control", body ? body : "");
+        check(r.status == (len == EMU_TOKEN_TEST_MAX ? 200 : 400),
+              "POST /control with a token of %zu bytes: %s (got %ld)", len,
+              len == EMU_TOKEN_TEST_MAX ? "taken" : "400", r.status);
+        response_fini(&r);
+        free(body);
+        free(k);
+    }
+
+    /* "" turns authentication off. */
+    control(e->base, "{\"bearer\":\"\"}");
+    r = track_auth(e, NULL);
+    check(r.status == 200, "bearer \"\": no Authorization needed again (got %ld)", r.status);
+    response_fini(&r);
+    r = get(e->base, "/control");
+    check(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r.json, "bearer")),
+          "GET /control: bearer false (got %s)", r.body);
+    response_fini(&r);
+}
+
 static long track_status(const emulator_t *e, CURLcode *rc)
 {
     response_t r = track(e, batch_of(trace(K1, "LWI-DOWN", "ScenarioStarted", now_us()), NULL),
@@ -1076,6 +1218,14 @@ static void test_log(const emulator_t *e)
           "the log shows keys by their first 8 characters");
     check(strstr(log, "level=warn mod=track") && strstr(log, "Invalid instrumentation key"),
           "refusals are logged in logfmt");
+    check(!strstr(log, "eyJ0eXAiOiJKV1QifQ") && !strstr(log, "second-token") &&
+              !strstr(log, "kkkkkkkkkkkkkkkk") && !strstr(log, "wrong-token") &&
+              !strstr(log, "dXNlcjpwYXNz"),
+          "the log never holds a bearer token, configured or received");
+    check(strstr(log, "status=401") && strstr(log, "reason=no Authorization header") &&
+              strstr(log, "reason=the bearer token is not the one required") &&
+              strstr(log, "bearer=required") && strstr(log, "bearer=off"),
+          "401s are logged with their reason, and the control line says bearer=required/off");
     free(log);
 }
 
@@ -1183,12 +1333,35 @@ static void test_command_line(void)
     }
     stop_and_check(&e, "--max-items");
 
+    /* --bearer: the same as the /control key. */
+    if (check(emulator_start(&e, 0, "--bearer", "cli-token.abc_DEF-123", NULL),
+              "started with --bearer")) {
+        response_t r = track_auth(&e, NULL);
+        check(is_unauthorized(&r), "--bearer: no Authorization, 401 (got %ld %s)", r.status,
+              r.body);
+        response_fini(&r);
+        r = track_auth(&e, "Bearer cli-token.abc_DEF-123");
+        check(r.status == 200, "--bearer: the token, 200 (got %ld %s)", r.status, r.body);
+        response_fini(&r);
+        r = get(e.base, "/api/stats");
+        check(json_int(cJSON_GetObjectItemCaseSensitive(r.json, "responses"), "401") == 1 &&
+                  json_int(cJSON_GetObjectItemCaseSensitive(r.json, "responses"), "200") == 1,
+              "--bearer: /api/stats responses {\"200\":1,\"401\":1} (got %s)", r.body);
+        response_fini(&r);
+        char *log = read_file(e.log);
+        check(strstr(log, "bearer=required") && !strstr(log, "cli-token"),
+              "--bearer: the start line says bearer=required, without the token");
+        free(log);
+    }
+    stop_and_check(&e, "--bearer");
+
     /* Bad command lines: exit code 2. */
     static const char *const bad[][3] = {
         {"--request-fault-code", "404", NULL},
         {"--listen", "nowhere", NULL},
         {"--item-fault-share", "2", NULL},
         {"--ikey", "", NULL},
+        {"--bearer", "two words", NULL},
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++) {
         pid_t pid = fork();
@@ -1229,6 +1402,7 @@ int main(int argc, char **argv)
         test_store(&e);
         test_page(&e);
         test_control_faults(&e);
+        test_bearer(&e);
         test_down(&e);
         test_log(&e);
     }
