@@ -247,6 +247,8 @@ static cd_status_t send_request(worker_t *w, size_t n)
         *o = w->answer[k];
         w->answer[k].message = NULL;
         accepted += o->fate == CD_EXPORT_ACCEPTED;
+        if (ex->token && (o->status == 401 || o->status == 403))
+            cd_export_token_invalidate(ex->token); /* refused per item: the token again */
         if (o->fate == CD_EXPORT_RESEND)
             snprintf(w->reason, sizeof(w->reason), "%s",
                      o->message ? o->message : fallback);
@@ -260,8 +262,6 @@ static cd_status_t send_request(worker_t *w, size_t n)
         w->whole_failed = true;
         w->retry_after_ms = res.retry_after_ms;
         snprintf(w->reason, sizeof(w->reason), "%s", fallback);
-        if (ex->token && (res.status == 401 || res.status == 403))
-            cd_export_token_invalidate(ex->token);
     } else if (res.retry_after_ms > w->retry_after_ms) {
         w->retry_after_ms = res.retry_after_ms; /* a 206 may ask for a pause too */
     }

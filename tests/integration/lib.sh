@@ -73,35 +73,39 @@ SIM_START=2026-11-20T08:00:00.000Z
 : "${EMULATOR:=}"
 EMU_IKEY=5e0b7a1c-4f7d-4c6b-9a51-2f3e8d9c0b14
 
-# emu_start [OPTIONS...]: a convdiag-emulator of the test's own on a free
-# port; sets EMU_URL and points the exporter at it.
+# emu_start [OPTIONS...]: a convdiag-emulator of the test's own on free
+# ports: EMU_URL takes track requests, EMU_CTL the control and the API (which
+# stay up while the ingestion port is down); points the exporter at EMU_URL.
 emu_start() {
   [[ -x "$EMULATOR" ]] || fail "EMULATOR is not set to the convdiag-emulator binary"
   local log=$T_WORK/emulator.log i
-  "$EMULATOR" --listen 127.0.0.1:0 --ikey "$EMU_IKEY" "$@" 2>"$log" &
+  "$EMULATOR" --listen 127.0.0.1:0 --control-listen 127.0.0.1:0 --ikey "$EMU_IKEY" "$@" \
+    2>"$log" &
   EMU_PID=$!
   T_PIDS="${T_PIDS:-} $EMU_PID"
   for i in $(seq 100); do
-    EMU_PORT=$(sed -n 's/.*listening ingestion=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+    # The background job may not have opened the log yet.
+    EMU_PORT=$(sed -n 's/.*listening ingestion=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null || true)
     [[ -n "$EMU_PORT" ]] && break
     sleep 0.05
   done
   [[ -n "$EMU_PORT" ]] || fail "the emulator did not start: $(cat "$log")"
   EMU_URL=http://127.0.0.1:$EMU_PORT
+  EMU_CTL=http://127.0.0.1:$(sed -n 's/.*control=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
   export APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=$EMU_IKEY;IngestionEndpoint=$EMU_URL/"
 }
 
-emu_ctl() { curl -sf -X POST -d "$1" "$EMU_URL/control" >/dev/null || fail "emulator control $1"; }
+emu_ctl() { curl -sf -X POST -d "$1" "$EMU_CTL/control" >/dev/null || fail "emulator control $1"; }
 
 # Forgets what the emulator holds and switches every fault off.
 emu_reset() {
-  curl -sf -X DELETE "$EMU_URL/api/items" >/dev/null || fail "emulator reset"
+  curl -sf -X DELETE "$EMU_CTL/api/items" >/dev/null || fail "emulator reset"
   emu_ctl '{"reset":true}'
 }
 
 # emu_stat PATH: a number from /api/stats, e.g. emu_stat itemsAccepted, emu_stat responses.503
 emu_stat() {
-  curl -sf "$EMU_URL/api/stats" | python3 -c '
+  curl -sf "$EMU_CTL/api/stats" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 for k in sys.argv[1].split("."):

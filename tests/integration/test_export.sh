@@ -47,7 +47,7 @@ grep -q "^export: $stored items accepted" "$T_WORK/run.out" || fail "run's summa
 # The exporter (C) and conversation_timeline (SQL) are two implementations of
 # the brief's export format: for a few conversations they must agree, column by column.
 for lwi in $(sql "SELECT live_work_item_id FROM conversations ORDER BY live_work_item_id LIMIT 5"); do
-  curl -sf "$EMU_URL/api/traces?conversation=$lwi" > "$T_WORK/traces.json"
+  curl -sf "$EMU_CTL/api/traces?conversation=$lwi" > "$T_WORK/traces.json"
   psql -X -A -t -q -c "SELECT coalesce(json_agg(t), '[]') FROM conversation_timeline('$lwi') AS t" \
     > "$T_WORK/timeline.json"
   python3 - "$T_WORK/traces.json" "$T_WORK/timeline.json" "$lwi" <<'PY'
@@ -102,7 +102,7 @@ assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE next_attempt_at < now
   "rows wait for the HTTP-date"
 emu_ctl '{"retry_after":0}'
 sql "UPDATE export_outbox SET next_attempt_at = now()" >/dev/null
-curl -sf -X DELETE "$EMU_URL/api/items" >/dev/null
+curl -sf -X DELETE "$EMU_CTL/api/items" >/dev/null
 export_for 2.5
 n=$(emu_stat requests)
 # Back-off from 500 ms, doubling, jittered into [d/2, d]: 3 to 6 tries in 2.5 s.
