@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a local stack: installs what it needs, builds,
 # starts PostgreSQL and Kafka on 127.0.0.1, produces sample conversations,
-# runs the pipeline until it has caught up, and shows what was stored.
+# runs the pipeline until it has caught up, and shows what was stored and
+# what was exported to the local ingestion emulator (its page shows the traces).
 # Usage: demo.sh [CONVERSATIONS]   (default 500).  The stack stays up; stop it
 # with deploy/local/stack.sh down.
 set -euo pipefail
@@ -16,13 +17,16 @@ export CONVDIAG_KAFKA_TOPIC=${CONVDIAG_KAFKA_TOPIC:-conversation-events}
 "$here/install.sh"
 "$here/build.sh"
 CD_SKIP_INSTALL=1 "$here/stack.sh" up
+"$here/emulator.sh" start
 "$here/kafka.sh" topic "$CONVDIAG_KAFKA_TOPIC" 4
 
 echo "== migrate"
 "$convdiag" migrate
 echo "== simulate $conversations conversations"
-"$convdiag" simulate --conversations "$conversations" --seed "${CD_DEMO_SEED:-$RANDOM}" --disorder
-echo "== run until caught up"
+# Conversations of the last hour: the service takes traces up to 48 h old and 2 h ahead.
+"$convdiag" simulate --conversations "$conversations" --seed "${CD_DEMO_SEED:-$RANDOM}" --disorder \
+  --start "$(date -u -d '-60 minutes' +%Y-%m-%dT%H:%M:%S.000Z)"
+echo "== run until caught up (and exported)"
 "$convdiag" run --until-caught-up
 
 q() { psql -X -P pager=off -c "$1"; }
@@ -47,4 +51,8 @@ lwi=$(psql -X -A -t -c "SELECT live_work_item_id FROM events
 echo "== one conversation's timeline: convdiag history $lwi"
 "$convdiag" history "$lwi"
 q "SELECT reason, count(*) FROM dead_letters GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
+echo "== exported to Application Insights (the local emulator)"
+q "SELECT * FROM export_backlog"
+curl -sf "http://127.0.0.1:$CD_EMULATOR_PORT/api/stats"; echo
+echo "demo: open http://127.0.0.1:$CD_EMULATOR_PORT/#conversation=$lwi to see that conversation's traces"
 echo "demo: the stack is still up (. deploy/local/env.sh; psql); stop it with deploy/local/stack.sh down"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole local stack: PostgreSQL and Kafka on 127.0.0.1.
+# The whole local stack: PostgreSQL, Kafka and, once built, the ingestion
+# emulator, on 127.0.0.1.
 # Usage: stack.sh up|down|status   (CD_SKIP_INSTALL=1 skips install.sh)
 set -euo pipefail
 
@@ -12,12 +13,18 @@ case "${1:-}" in
     if [[ "${CD_SKIP_INSTALL:-0}" != 1 ]]; then "$here/install.sh"; fi
     "$here/postgres.sh" start
     "$here/kafka.sh" start
-    echo "stack: up; PostgreSQL 127.0.0.1:$CD_PG_PORT, Kafka $CONVDIAG_KAFKA_BROKERS"
+    emu="not built yet"
+    if [[ -x "$here/../../build/services/emulator/convdiag-emulator" ]]; then
+      "$here/emulator.sh" start
+      emu="http://127.0.0.1:$CD_EMULATOR_PORT/"
+    fi
+    echo "stack: up; PostgreSQL 127.0.0.1:$CD_PG_PORT, Kafka $CONVDIAG_KAFKA_BROKERS, emulator $emu"
     echo "stack: logs in $CD_STACK_DIR/logs; use it with: . $here/env.sh"
     ;;
   down)
     # Both are stopped even if one of them fails to stop.
     rc=0
+    "$here/emulator.sh" stop || rc=1
     "$here/kafka.sh" stop || rc=1
     "$here/postgres.sh" stop || rc=1
     exit "$rc"

@@ -131,8 +131,10 @@ typedef struct cd_export_item {
  * Appends the envelope of item to out, without a newline.
  *
  * Property values are strings: numbers in their shortest form, booleans
- * "true"/"false".  Attributes follow the standard properties in their
- * order in attributes_json.  An attribute named like a standard property
+ * "true"/"false".  Attributes follow the standard properties in name
+ * order (bytewise), whatever their order in attributes_json: the stored
+ * jsonb does not keep the order received, and an event must give the same
+ * envelope from `convdiag check` as from the outbox.  An attribute named like a standard property
  * (organizationId, Duration, failureReason, ... even one this event does
  * not carry) is exported as "attributes.<name>", so that no attribute can
  * pass for or hide a standard one; a name still taken after that, or after

@@ -307,8 +307,13 @@ static const char *type_name(const cJSON *v)
     return cJSON_IsArray(v) ? "an array" : "an object";
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
 /*
- * Writes the attributes as properties; offsets[i] receives where the i-th
+ * Writes the attributes as properties, in name order; offsets[i] receives where the i-th
  * begins in the output, offsets[count] where the last ends.
  */
 static cd_status_t put_attributes(writer_t *w, const cd_export_item_t *item, const cJSON *root,
@@ -327,7 +332,19 @@ static cd_status_t put_attributes(writer_t *w, const cd_export_item_t *item, con
         if (cd_strmap_add(&an.taken, property_names[p], 0, NULL) < 0)
             st = CD_RETRY;
 
-    for (const cJSON *a = root->child; st == CD_OK && a; a = a->next, i++) {
+    /* Name order: what PostgreSQL's jsonb keeps is not the order received, and
+     * an event must give the same envelope from check as from the outbox. */
+    const cJSON **sorted = calloc(count + 1, sizeof(*sorted));
+    size_t n = 0;
+    if (!sorted)
+        st = CD_RETRY;
+    for (const cJSON *a = root->child; sorted && a && n < count; a = a->next)
+        sorted[n++] = a;
+    if (sorted)
+        qsort(sorted, n, sizeof(*sorted), by_name);
+
+    for (; st == CD_OK && i < n; i++) {
+        const cJSON *a = sorted[i];
         const char *value = attribute_value(a, num, sizeof(num));
         const char *name = value ? attribute_name(&an, a->string) : NULL;
         if (!value) {
@@ -343,6 +360,7 @@ static cd_status_t put_attributes(writer_t *w, const cd_export_item_t *item, con
     }
     offsets[i] = w->out->len;
 
+    free(sorted);
     for (size_t k = 0; k < an.nmade; k++)
         free(an.made[k]);
     free(an.made);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The emulator's page in a real browser: headless Chromium opens it on one
-# conversation, the rendered DOM is checked against the envelopes the exporter
-# sends for the events, and a screenshot is kept in the build's meson-logs.
+# The emulator's page in a real browser, after a demo run: events go through
+# Kafka, `convdiag run` and its exporter into the emulator; headless Chromium
+# opens the page on one conversation, the rendered DOM is checked against the
+# envelopes `convdiag check --envelope` makes of the same events, and a
+# screenshot is kept in the build's meson-logs.
 set -euo pipefail
 
 : "${CONVDIAG:?set by meson: the convdiag binary}"
@@ -24,9 +26,13 @@ fi
 
 WORK=$(mktemp -d)
 EMU_PID=
+DB=
 cleanup() {
   local rc=$?
   set +e
+  if [[ -n "$DB" ]]; then
+    PGDATABASE=postgres psql -X -q -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" 2>/dev/null
+  fi
   if [[ -n "$EMU_PID" ]] && kill -0 "$EMU_PID" 2>/dev/null; then
     kill -TERM "$EMU_PID"
     for _ in $(seq 50); do kill -0 "$EMU_PID" 2>/dev/null || break; sleep 0.1; done
@@ -61,27 +67,31 @@ curl -fsS -o /dev/null "$BASE/api/stats" || fail "the emulator does not answer o
 ok "emulator listening on $BASE"
 
 # --- traces into the emulator ------------------------------------------------------
-# load_traces: leaves the events of a few conversations in $WORK/events.jsonl
-# and their traces in the emulator at $BASE, the way the exporter sends them.
-# The start is half an hour ago: inside the service's 48 h window, and the last
-# conversation (about 15 minutes) ends in the past.
+# load_traces: the demo's path on the local stack (deploy/local): a few
+# simulated conversations to Kafka, `convdiag run` until caught up, exporting
+# to this emulator; their events are left in $WORK/events.jsonl (the same
+# messages, from --dry-run).  The start is half an hour ago: inside the
+# service's 48 h window, and the last conversation (about 15 minutes) ends in
+# the past.
 load_traces() {
-  local start
+  # shellcheck source=../../deploy/local/env.sh
+  . "$here/../../deploy/local/env.sh"
+  pg_isready -q -t 5 || fail "PostgreSQL is not reachable at $PGHOST:$PGPORT (run deploy/local/stack.sh up)"
+  local id=browser_$$_$RANDOM start
+  DB=cdtest_$id
+  PGDATABASE=postgres psql -X -q -c "CREATE DATABASE \"$DB\""
+  export PGDATABASE=$DB CONVDIAG_KAFKA_TOPIC=cdtest-$id CONVDIAG_KAFKA_GROUP_ID=cdtest-$id
+  export CONVDIAG_LOG_LEVEL=warn CONVDIAG_EXPORT_WORKERS=1
+  export APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=$IKEY;IngestionEndpoint=$BASE/"
+  "$here/../../deploy/local/kafka.sh" topic "$CONVDIAG_KAFKA_TOPIC" 2 >/dev/null
+  "$CONVDIAG" migrate >/dev/null
   start=$(date -u -d '30 minutes ago' +%Y-%m-%dT%H:%M:%S.000Z)
-  "$CONVDIAG" simulate --dry-run --seed 11 --conversations 5 --start "$start" \
-    >"$WORK/events.jsonl" 2>/dev/null
-  APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=$IKEY;IngestionEndpoint=$BASE/" \
-    "$CONVDIAG" check --envelope <"$WORK/events.jsonl" >"$WORK/send.jsonl" ||
-    fail "convdiag check --envelope refused some events"
-  gzip -c "$WORK/send.jsonl" >"$WORK/send.jsonl.gz"
-  local answer
-  answer=$(curl -fsS -H 'Content-Type: application/x-json-stream' -H 'Content-Encoding: gzip' \
-    --data-binary @"$WORK/send.jsonl.gz" "$BASE/v2.1/track") ||
-    fail "POST /v2.1/track failed: $answer"
-  local n
-  n=$(wc -l <"$WORK/send.jsonl")
-  [[ "$answer" == "{\"itemsReceived\":$n,\"itemsAccepted\":$n,\"errors\":[]}" ]] ||
-    fail "the emulator did not take all $n envelopes: $answer"
+  local sim=(--seed 11 --conversations 5 --start "$start" --progress 0)
+  "$CONVDIAG" simulate "${sim[@]}" --dry-run >"$WORK/events.jsonl" 2>/dev/null
+  "$CONVDIAG" simulate "${sim[@]}" >/dev/null 2>&1
+  "$CONVDIAG" run --until-caught-up >"$WORK/run.out" || fail "convdiag run failed"
+  grep -q "^export: $(wc -l <"$WORK/events.jsonl") items accepted" "$WORK/run.out" ||
+    fail "the run did not export every event: $(cat "$WORK/run.out")"
 }
 load_traces
 events=$(wc -l <"$WORK/events.jsonl")
