@@ -10,10 +10,12 @@
 #include "convdiag/timeutil.h"
 #include "pg_error.h"
 
+/* Columns of "claim", then of "load_events". */
+enum { R_ID, R_ATTEMPTS, R_EVENT_IDS, R_FIRST, R_LAST };
 enum {
-    C_ID, C_ATTEMPTS, C_EVENT_ID, C_FOUND, C_TIME_US, C_ORG, C_LWI, C_SCENARIO, C_CATEGORY,
-    C_STATUS, C_CHANNEL, C_PARTICIPANT, C_USER, C_SESSION, C_OPERATION, C_DURATION,
-    C_FAILURE, C_ATTRIBUTES,
+    C_EVENT_ID, C_FOUND, C_TIME_US, C_ORG, C_LWI, C_SCENARIO, C_CATEGORY, C_STATUS,
+    C_CHANNEL, C_PARTICIPANT, C_USER, C_SESSION, C_OPERATION, C_DURATION, C_FAILURE,
+    C_ATTRIBUTES,
 };
 
 static const struct statement {
@@ -21,23 +23,29 @@ static const struct statement {
     const char *sql;
     int nparams;
 } statements[] = {
-    /* The event's duration, else that of the run it closed (as the timeline shows it).
-     * The group's time range lets a partitioned events table be searched where it matters. */
     {"claim",
-     "WITH g AS (SELECT id, attempts, event_ids, first_event_time, last_event_time "
-     "FROM export_outbox WHERE next_attempt_at <= now() ORDER BY id LIMIT 1 "
-     "FOR UPDATE SKIP LOCKED) "
-     "SELECT g.id, g.attempts, x.event_id, e.event_id IS NOT NULL, "
+     "SELECT id, attempts, event_ids, first_event_time, last_event_time FROM export_outbox "
+     "WHERE next_attempt_at <= now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+     0},
+    /* $1: the row's eventIds; $2/$3: its time range, a parameter so that only the
+     * partitions of those days are searched.  One index probe per event (LATERAL,
+     * whatever the planner guesses of unnest's size).  The duration is the
+     * event's own, else that of the run it closed (as the timeline shows it);
+     * runs are only looked up for the ends that need one. */
+    {"load_events",
+     "SELECT x.event_id, e.event_id IS NOT NULL, "
      "(extract(epoch FROM e.event_time) * 1000000)::bigint, e.organization_id, "
      "e.live_work_item_id, e.scenario, e.category, e.status, e.channel_type, "
      "e.participant_type, e.user_id, e.session_id, e.operation_id, "
      "coalesce(e.duration_ms, r.duration_ms), e.failure_reason, e.attributes::text "
-     "FROM g CROSS JOIN unnest(g.event_ids) WITH ORDINALITY AS x(event_id, n) "
-     "LEFT JOIN events AS e ON e.event_id = x.event_id "
-     "AND e.event_time BETWEEN g.first_event_time AND g.last_event_time "
-     "LEFT JOIN scenario_runs AS r ON r.end_event_id = e.event_id "
-     "AND r.live_work_item_id = e.live_work_item_id ORDER BY x.n",
-     0},
+     "FROM unnest($1::text[]) WITH ORDINALITY AS x(event_id, n) "
+     "LEFT JOIN LATERAL (SELECT * FROM events WHERE event_id = x.event_id "
+     "AND event_time BETWEEN $2 AND $3 LIMIT 1) AS e ON true "
+     "LEFT JOIN LATERAL (SELECT duration_ms FROM scenario_runs WHERE e.status <> 'Started' "
+     "AND e.duration_ms IS NULL AND end_event_id = e.event_id "
+     "AND live_work_item_id = e.live_work_item_id LIMIT 1) AS r ON true "
+     "ORDER BY x.n",
+     3},
     {"insert_failure",
      "INSERT INTO export_failures (event_id, event_time, status_code, reason) "
      "VALUES ($1, $2, $3, $4)",
@@ -172,18 +180,29 @@ cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t
         cd_outbox_abort(ob);
     if ((st = ensure_ready(ob, err)) != CD_OK || (st = exec_ok(ob, "BEGIN", err)) != CD_OK)
         return st;
-    PGresult *res = PQexecPrepared(ob->conn, "claim", 0, NULL, NULL, NULL, 0);
+    PGresult *row = PQexecPrepared(ob->conn, "claim", 0, NULL, NULL, NULL, 0);
+    if (PQresultStatus(row) != PGRES_TUPLES_OK) {
+        st = fail(ob, row, "claiming a row", err);
+        cd_outbox_abort(ob);
+        return st;
+    }
+    if (PQntuples(row) == 0) {
+        PQclear(row);
+        cd_outbox_abort(ob);
+        return CD_OK;
+    }
+    int64_t id = strtoll(PQgetvalue(row, 0, R_ID), NULL, 10);
+    int attempts = atoi(PQgetvalue(row, 0, R_ATTEMPTS));
+    const char *vals[3] = {PQgetvalue(row, 0, R_EVENT_IDS), PQgetvalue(row, 0, R_FIRST),
+                           PQgetvalue(row, 0, R_LAST)};
+    PGresult *res = PQexecPrepared(ob->conn, "load_events", 3, vals, NULL, NULL, 0);
+    PQclear(row);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = fail(ob, res, "claiming a row", err);
+        st = fail(ob, res, "reading the events of an outbox row", err);
         cd_outbox_abort(ob);
         return st;
     }
     size_t n = (size_t)PQntuples(res);
-    if (n == 0) {
-        PQclear(res);
-        cd_outbox_abort(ob);
-        return CD_OK;
-    }
     if (n > ob->cap) {
         cd_export_item_t *items = realloc(ob->group.items, n * sizeof(*items));
         if (items)
@@ -200,8 +219,8 @@ cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t
     }
     ob->claimed = res;
     cd_outbox_group_t *g = &ob->group;
-    g->id = strtoll(PQgetvalue(res, 0, C_ID), NULL, 10);
-    g->attempts = atoi(PQgetvalue(res, 0, C_ATTEMPTS));
+    g->id = id;
+    g->attempts = attempts;
     g->count = n;
     for (int r = 0; r < (int)n; r++) {
         cd_export_item_t *it = &g->items[r];
