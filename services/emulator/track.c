@@ -28,12 +28,23 @@ typedef struct outcome {
     bool store_filled; /* the store turned away its first item since the last reset */
 } outcome_t;
 
-static uint64_t fnv1a(const char *s, size_t len)
+/* A 64-bit hash of the envelope text, eight bytes a step (a byte-wise one
+ * took a tenth of the emulator's time); duplicates only need equal texts to
+ * hash equal and different ones rarely to collide. */
+static uint64_t text_hash(const char *s, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len;
+    size_t i = 0;
+    for (; len - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, s + i, len - i);
+    h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
 }
 
 static void refuse(item_t *it, int status, const char *message)
@@ -89,7 +100,7 @@ static int judge_items(const emu_t *emu, const emu_payload_t *payload, int64_t n
         } else if (make_trace(&env, &it->trace) != CD_OK) {
             refuse(it, 500, "out of memory");
         } else {
-            it->hash = fnv1a(span->text, span->len);
+            it->hash = text_hash(span->text, span->len);
         }
         cJSON_Delete(root);
     }

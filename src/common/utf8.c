@@ -2,6 +2,7 @@
 #include "convdiag/utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 bool cd_utf8_valid(const char *buf, size_t len, size_t *bad_at)
 {
@@ -9,6 +10,16 @@ bool cd_utf8_valid(const char *buf, size_t len, size_t *bad_at)
     size_t i = 0;
 
     while (i < len) {
+        /* Most text is ASCII: eight bytes at a time while no high bit is set. */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned char c = s[i];
         size_t n;
         unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
