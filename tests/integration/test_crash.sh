@@ -52,5 +52,10 @@ sql 'SELECT event_id FROM events ORDER BY event_id' > "$T_WORK/stored_ids"
 assert_eq "$(wc -l < "$T_WORK/stored_ids")" "$events" "events stored"
 cmp -s "$T_WORK/expected_ids" "$T_WORK/stored_ids" || fail "stored eventIds differ from produced ones"
 ok "every produced eventId stored exactly once"
+# The outbox is written in the same transactions: each event named there once.
+sql 'SELECT unnest(event_ids) FROM export_outbox ORDER BY 1' > "$T_WORK/outbox_ids"
+cmp -s "$T_WORK/expected_ids" "$T_WORK/outbox_ids" ||
+  fail "the export outbox does not name every stored event exactly once ($(wc -l < "$T_WORK/outbox_ids") names)"
+ok "every stored event named once in the export outbox"
 assert_eq "$(sql 'SELECT count(*) FROM dead_letters')" 0 "dead letters"
 echo "1 passed, 0 failed"
