@@ -156,3 +156,12 @@ bool cli_parse_u64(const char *arg, unsigned long long *out)
     *out = strtoull(arg, &end, 10);
     return errno == 0 && *end == '\0';
 }
+
+int cli_parse_progress(const cli_t *cli, const char *arg, int *interval_ms)
+{
+    unsigned long long n;
+    if (!cli_parse_u64(arg, &n) || n > 86400)
+        return cli_usage_error(cli, "--progress: '%s' is not a number of seconds", arg);
+    *interval_ms = (int)n * 1000;
+    return CLI_EXIT_OK;
+}

@@ -82,4 +82,8 @@ int cli_usage_error(const cli_t *cli, const char *fmt, ...) __attribute__((forma
 /* Parses a whole non-negative number argument; false on anything else. */
 bool cli_parse_u64(const char *arg, unsigned long long *out);
 
+/* --progress SECONDS (0 to 86400) as *interval_ms; CLI_EXIT_OK or, after
+ * printing why, the usage error's exit code. */
+int cli_parse_progress(const cli_t *cli, const char *arg, int *interval_ms);
+
 #endif

@@ -33,7 +33,8 @@ int cmd_export(int argc, char **argv)
         {0},
     };
     bool until_drained = false;
-    long long workers = -1, progress_s = 5;
+    long long workers = -1;
+    int progress_ms = 5000;
     unsigned long long n;
     cd_exporter_t *ex;
     cli_t cli;
@@ -54,11 +55,8 @@ int cmd_export(int argc, char **argv)
             workers = (long long)n;
             break;
         case OPT_PROGRESS:
-            if (!cli_parse_u64(optarg, &n) || n > 86400) {
-                rc = cli_usage_error(&cli, "--progress: '%s' is not a number of seconds", optarg);
+            if ((rc = cli_parse_progress(&cli, optarg, &progress_ms)) != CLI_EXIT_OK)
                 goto out;
-            }
-            progress_s = (long long)n;
             break;
         }
     }
@@ -73,7 +71,7 @@ int cmd_export(int argc, char **argv)
 
     cli_catch_stop_signals(&stop_requested);
     if ((rc = export_run_start("export", &cli.cfg, (int)workers, &stop_requested,
-                               (int)progress_s * 1000, &ex)) != CLI_EXIT_OK)
+                               progress_ms, &ex)) != CLI_EXIT_OK)
         goto out;
     rc = export_run_finish("export", ex, until_drained);
 out:

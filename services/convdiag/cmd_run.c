@@ -37,7 +37,6 @@ int cmd_run(int argc, char **argv)
         {0},
     };
     cd_ingest_opts_t iopts = {.stop = &stop_requested, .progress_interval_ms = 5000};
-    unsigned long long n;
     cli_t cli;
     int opt, rc = CLI_EXIT_OK;
 
@@ -48,11 +47,9 @@ int cmd_run(int argc, char **argv)
             iopts.until_caught_up = true;
             break;
         case OPT_PROGRESS:
-            if (!cli_parse_u64(optarg, &n) || n > 86400) {
-                rc = cli_usage_error(&cli, "--progress: '%s' is not a number of seconds", optarg);
+            if ((rc = cli_parse_progress(&cli, optarg, &iopts.progress_interval_ms)) !=
+                CLI_EXIT_OK)
                 goto out;
-            }
-            iopts.progress_interval_ms = (int)n * 1000;
             break;
         }
     }
