@@ -15,19 +15,14 @@ const char *const cd_history_columns[CD_HISTORY_NCOLS] = {
 cd_status_t cd_history_load(const char *conninfo, const char *live_work_item_id,
                             cd_history_t *out, cd_err_t *err)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, "convdiag-history", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = NULL;
     PGresult *res = NULL;
     cd_status_t st = CD_ERROR;
     char msg[CD_ERR_MAX];
 
     memset(out, 0, sizeof(*out));
-    if (PQstatus(conn) != CONNECTION_OK) {
-        cd_err_set(err, CD_ERROR, "cannot connect to PostgreSQL: %s",
-                   cd_pg_error(conn, NULL, msg, sizeof(msg)));
+    if (cd_pg_connect(conninfo, "convdiag-history", &conn, err) != CD_OK)
         goto done;
-    }
     /* Times in UTC with milliseconds, as the portal shows them. */
     res = PQexecParams(conn,
                        "SELECT to_char(\"timestamp\" AT TIME ZONE 'UTC', "

@@ -71,17 +71,12 @@ static cd_status_t apply(PGconn *conn, const cd_migration_t *m, cd_err_t *err)
 
 cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, "convdiag-migrate", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = NULL;
     PGresult *res = NULL;
     cd_status_t st = CD_ERROR;
 
     *applied = 0;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        char msg[CD_ERR_MAX];
-        cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
-                   cd_pg_error(conn, NULL, msg, sizeof(msg)));
+    if (cd_pg_connect(conninfo, "convdiag-migrate", &conn, err) != CD_OK) {
         st = CD_RETRY;
         goto done;
     }

@@ -126,14 +126,8 @@ static cd_status_t ensure_ready(cd_outbox_t *ob, cd_err_t *err)
     ob->ready = false;
     if (ob->conn)
         PQfinish(ob->conn);
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {ob->conninfo[0] ? ob->conninfo : NULL, "convdiag-export", NULL};
-    ob->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(ob->conn) != CONNECTION_OK) {
-        char msg[CD_ERR_MAX];
-        return cd_err_set(err, CD_RETRY, "export outbox: cannot connect to PostgreSQL: %s",
-                          cd_pg_error(ob->conn, NULL, msg, sizeof(msg)));
-    }
+    if (cd_pg_connect(ob->conninfo, "convdiag-export", &ob->conn, err) != CD_OK)
+        return CD_RETRY;
     for (size_t i = 0; i < CD_ARRAY_LEN(statements); i++) {
         PGresult *res = PQprepare(ob->conn, statements[i].name, statements[i].sql,
                                   statements[i].nparams, NULL);

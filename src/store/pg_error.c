@@ -1,4 +1,4 @@
-/* pg_error.c -- one-line PostgreSQL error texts; see pg_error.h. */
+/* pg_error.c -- connecting, and one-line PostgreSQL error texts; see pg_error.h. */
 #include "pg_error.h"
 
 #include <stdio.h>
@@ -33,4 +33,20 @@ bool cd_pg_is_transient(const char *state)
     return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
            strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
            strcmp(state, "40P01") == 0;
+}
+
+cd_status_t cd_pg_connect(const char *conninfo, const char *app, PGconn **conn, cd_err_t *err)
+{
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, app, NULL};
+    char msg[CD_ERR_MAX];
+
+    *conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(*conn) == CONNECTION_OK)
+        return CD_OK;
+    cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
+               cd_pg_error(*conn, NULL, msg, sizeof(msg)));
+    PQfinish(*conn);
+    *conn = NULL;
+    return CD_RETRY;
 }

@@ -93,23 +93,18 @@ static cd_status_t exec_command(PGconn *conn, const char *sql, cd_err_t *err)
 cd_status_t cd_stats_load(const char *conninfo, int64_t since_us, int64_t until_us,
                           const char *channel, cd_stats_t *out, cd_err_t *err)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, "convdiag-stats", NULL};
     char since[32], until[32], msg[CD_ERR_MAX];
     const char *params[3] = {since, until, channel};
     cd_status_t st = CD_ERROR;
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = NULL;
 
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < CD_STATS_NSECTIONS; i++) {
         out->sections[i].name = queries[i].name;
         out->sections[i].title = queries[i].title;
     }
-    if (PQstatus(conn) != CONNECTION_OK) {
-        cd_err_set(err, CD_ERROR, "cannot connect to PostgreSQL: %s",
-                   cd_pg_error(conn, NULL, msg, sizeof(msg)));
+    if (cd_pg_connect(conninfo, "convdiag-stats", &conn, err) != CD_OK)
         goto done;
-    }
     cd_time_format_utc(since_us, 6, since, sizeof(since));
     cd_time_format_utc(until_us, 6, until, sizeof(until));
     /* One snapshot for all sections; nothing here writes.  The percentiles
