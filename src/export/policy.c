@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define RETRY_AFTER_MAX_MS (3600LL * 1000)
+/* 9999-12-31T23:59:59Z, the last date a Retry-After is read as. */
+#define LAST_DATE_S 253402300799LL
 
 static bool is_transient(int code)
 {
@@ -123,6 +125,10 @@ bool cd_export_retry_after_parse(const char *value, int64_t now_us, int64_t *del
     time_t when = curl_getdate(value, NULL);
     if (when < 0)
         return false;
+    /* curl takes years up to 2^31 - 1, whose seconds times 1000 overflow: read any date
+     * past 9999 as its end, still far beyond what the back-off waits. */
+    if (when > LAST_DATE_S)
+        when = LAST_DATE_S;
     int64_t ms = (int64_t)when * 1000 - now_us / 1000;
     *delay_ms = ms < 0 ? 0 : ms;
     return true;

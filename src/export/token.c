@@ -107,7 +107,8 @@ int64_t cd_export_token_jwt_exp(const char *token)
         return -1;
     cJSON *claims = cJSON_ParseWithLength((const char *)json, (size_t)n);
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-    int64_t v = cJSON_IsNumber(exp) && exp->valuedouble > 0 && exp->valuedouble <= EXP_MAX
+    /* Below 1 the seconds would be 0, neither an exp nor -1: none, as for 0. */
+    int64_t v = cJSON_IsNumber(exp) && exp->valuedouble >= 1 && exp->valuedouble <= EXP_MAX
                     ? (int64_t)exp->valuedouble
                     : -1;
     cJSON_Delete(claims);

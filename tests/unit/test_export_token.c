@@ -345,7 +345,7 @@ static void test_file_refused(void **state)
     (void)state;
     char *file = path_in_dir("bad-token");
     static const char *const bad[] = {
-        "two words", "tab\tinside", "two\nlines", "bell\aring", "del\x7f" "char",
+        "two words", "tab\tinside", "two\nlines", "bell\aring", ("del\x7f" "char"),
         "t\xc3\xb6k\xc3\xa9n", /* not ASCII */
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++) {
