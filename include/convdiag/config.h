@@ -39,6 +39,13 @@
  *                             when it changes)
  *   export.token.command      CONVDIAG_EXPORT_TOKEN_COMMAND (prints a bearer token;
  *                             run again before the token expires)
+ *
+ * Partitions of events, one per UTC day (store.h):
+ *   events.partition.ahead.days CONVDIAG_EVENTS_PARTITION_AHEAD_DAYS (default 7: `migrate`
+ *                             and `run`, hourly, create yesterday's to today + 7's)
+ *   events.retention.days     CONVDIAG_EVENTS_RETENTION_DAYS (default 30: partitions whose
+ *                             day ended more than 30 days ago are dropped, and events that
+ *                             old are dead-lettered; 0 keeps everything)
  */
 #ifndef CONVDIAG_CONFIG_H
 #define CONVDIAG_CONFIG_H
@@ -88,6 +95,8 @@ typedef struct cd_config {
     char *export_cloud_role;
     char *export_token_file;
     char *export_token_command;
+    int events_partition_ahead_days;
+    int events_retention_days; /* 0: keep forever */
 } cd_config_t;
 
 void cd_config_init(cd_config_t *cfg);

@@ -72,4 +72,66 @@ cd_status_t cd_store_sweep_stale(cd_store_t *store, size_t *flagged, cd_err_t *e
  * *applied receives how many were new.  Concurrent callers are serialized. */
 cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err);
 
+/*
+ * ---- events partitions (partitions.c) ----------------------------------
+ *
+ * events is range-partitioned on event_time, one partition per UTC day,
+ * named events_YYYYMMDD (migrations/0005).  Days are counted from
+ * 1970-01-01 (day 0), in UTC; partitions exist for the years 0001 to 9999.
+ */
+
+/* The UTC day holding a time in microseconds since the epoch. */
+int64_t cd_store_partitions_day(int64_t us);
+
+/* The first day retention keeps on day today: today - retention_days, or
+ * INT64_MIN for retention_days 0 (keep forever).  A day before it has ended
+ * more than retention_days ago. */
+int64_t cd_store_partitions_keep_from(int64_t today, int retention_days);
+
+/* The partition name of a day, "events_YYYYMMDD", into buf (16 bytes are
+ * enough); false, with buf empty, for a day outside the years 0001-9999. */
+bool cd_store_partitions_name(int64_t day, char *buf, size_t size);
+
+/* The day of a partition name; false when name is not events_YYYYMMDD of a
+ * real date. */
+bool cd_store_partitions_parse_name(const char *name, int64_t *day);
+
+/*
+ * Creates the partition of a day unless it exists, in a short transaction
+ * of its own (creating a partition locks the whole events table, so it must
+ * not happen inside a batch's transaction): conn must not be in one.  Another
+ * instance creating it first is not a failure.  *created tells whether this
+ * call created it.  CD_RETRY: transient (the connection, a lock not granted
+ * within a few seconds); CD_ERROR: PostgreSQL refuses (e.g. events is not
+ * partitioned: `convdiag migrate` has not been run).  conn is libpq's PGconn.
+ */
+struct pg_conn;
+cd_status_t cd_store_partitions_create(struct pg_conn *conn, int64_t day, bool *created,
+                                       cd_err_t *err);
+
+typedef struct cd_store_partitions_result {
+    size_t created; /* partitions created ahead of time */
+    size_t dropped; /* partitions dropped by retention */
+    size_t skipped; /* drops put off to the next pass: the table was busy */
+} cd_store_partitions_result_t;
+
+/*
+ * Maintenance, on a connection of its own: creates the partitions of
+ * yesterday to today + ahead_days that are missing, then, unless
+ * retention_days is 0, drops the partitions whose day ended more than
+ * retention_days ago (each logged at info with its name and row estimate).
+ * A drop that cannot get its lock within a few seconds is left to the next
+ * pass and counted in skipped.
+ */
+cd_status_t cd_store_partitions_maintain(const char *conninfo, int ahead_days,
+                                         int retention_days,
+                                         cd_store_partitions_result_t *res, cd_err_t *err);
+
+/*
+ * The store's retention (events.retention.days, 0 = keep forever): an event
+ * of a day retention no longer keeps is written to dead_letters, with the
+ * reason, instead of creating a partition that the next pass would drop.
+ */
+void cd_store_partitions_set_retention(cd_store_t *store, int retention_days);
+
 #endif

@@ -68,6 +68,10 @@ static const struct setting {
      offsetof(cd_config_t, export_token_file), 0, 0},
     {"export.token.command", "CONVDIAG_EXPORT_TOKEN_COMMAND", K_STRING,
      offsetof(cd_config_t, export_token_command), 0, 0},
+    {"events.partition.ahead.days", "CONVDIAG_EVENTS_PARTITION_AHEAD_DAYS", K_INT,
+     offsetof(cd_config_t, events_partition_ahead_days), 0, 366},
+    {"events.retention.days", "CONVDIAG_EVENTS_RETENTION_DAYS", K_INT,
+     offsetof(cd_config_t, events_retention_days), 0, 36500},
 };
 
 static char *xstrdup(const char *s)
@@ -105,6 +109,8 @@ void cd_config_init(cd_config_t *cfg)
     cfg->export_cloud_role = xstrdup("convdiag");
     cfg->export_token_file = xstrdup("");
     cfg->export_token_command = xstrdup("");
+    cfg->events_partition_ahead_days = 7;
+    cfg->events_retention_days = 30;
 }
 
 void cd_config_fini(cd_config_t *cfg)

@@ -13,6 +13,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define SWEEP_INTERVAL_US (60 * 1000000LL) /* wall-clock stale sweep */
+#define PARTITIONS_INTERVAL_US (3600 * 1000000LL) /* partitions ahead, retention */
 #define BACKOFF_MAX_MS 5000
 
 typedef struct ingest {
@@ -27,6 +28,7 @@ typedef struct ingest {
     int64_t started_us;
     int64_t last_progress_us;
     int64_t last_sweep_us;
+    int64_t next_partitions_us;
     uint64_t last_progress_messages;
 } ingest_t;
 
@@ -135,6 +137,24 @@ static void sweep_stale(ingest_t *in, bool now)
         cd_log_info("run", "%zu open scenario run(s) flagged stale by the wall clock", flagged);
 }
 
+/* Partitions ahead of time and retention; a failure only brings the next try forward. */
+static void maintain_partitions(ingest_t *in)
+{
+    cd_store_partitions_result_t r;
+    cd_err_t err;
+
+    if (cd_mono_us() < in->next_partitions_us)
+        return;
+    if (cd_store_partitions_maintain(in->cfg->database_url, in->cfg->events_partition_ahead_days,
+                                     in->cfg->events_retention_days, &r, &err) != CD_OK) {
+        cd_log_warn("run", "partition maintenance failed, tried again in a minute: %s", err.msg);
+        in->next_partitions_us = cd_mono_us() + SWEEP_INTERVAL_US;
+        return;
+    }
+    in->next_partitions_us =
+        cd_mono_us() + (r.skipped ? SWEEP_INTERVAL_US : PARTITIONS_INTERVAL_US);
+}
+
 static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
 {
     int delay_ms = BACKOFF_MIN_MS;
@@ -145,6 +165,7 @@ static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
     /* One outbox row per export request's worth of events. */
     cd_store_set_outbox(in->store,
                         in->cfg->export_enabled ? in->cfg->export_batch_max_items : 0);
+    cd_store_partitions_set_retention(in->store, in->cfg->events_retention_days);
     cd_status_t st;
     while ((st = cd_store_connect(in->store, err)) != CD_OK) {
         if (st == CD_ERROR || stopping(in))
@@ -183,6 +204,7 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     }
     if (connect_store(&in, err) != CD_OK)
         goto done;
+    maintain_partitions(&in);
     if (!(in.consumer = cd_kafka_consumer_new(cfg, err)))
         goto done;
 
@@ -206,6 +228,7 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
         }
         progress(&in, false);
         sweep_stale(&in, false);
+        maintain_partitions(&in);
         if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer)) {
             sweep_stale(&in, true);
             break;

@@ -1,10 +1,15 @@
 /*
  * store.c -- writes batches to PostgreSQL; see store.h.
  *
- * One batch, one transaction:
+ * Before the batch's transaction, the partitions of events for the batch's
+ * days are made to exist (partitions.c; each created in a short transaction
+ * of its own, as creating one locks the whole table), and events of days
+ * retention no longer keeps become dead letters.  Then one batch, one
+ * transaction:
  *   1. lock the batch's conversations (advisory locks, in hash order, so two
  *      instances touching the same conversations queue instead of deadlock);
- *   2. mark duplicates: eventIds seen earlier in the batch or already stored;
+ *   2. mark duplicates: the same eventId and timestamp (the key of events)
+ *      seen earlier in the batch or already stored;
  *   3. load the state of those conversations (their row, open and unpaired runs);
  *   4. tag the new events and update that state (tagging.h, pure C);
  *   5. COPY the new events, upsert conversations, insert and update runs,
@@ -74,7 +79,15 @@ static const struct statement {
      "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(x, 0) AS h "
      "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
      1},
-    {"stored_event_ids", "SELECT event_id FROM events WHERE event_id = ANY(" ID_LIST ")", 1},
+    /* $1/$2: eventIds and their times; returns the positions of those stored.
+     * Pairs, so that each probe is pruned to one day's partition.  A LATERAL
+     * probe: written as a join or EXISTS, the planner's custom plans took three
+     * times as long (60 ms instead of 20 for 5000 pairs over 40 partitions). */
+    {"stored_event_ids",
+     "SELECT k.n FROM unnest(" ID_LIST ", string_to_array($2, E'\\n')::timestamptz[]) "
+     "WITH ORDINALITY AS k(id, t, n) CROSS JOIN LATERAL (SELECT 1 FROM events AS e "
+     "WHERE e.event_id = k.id AND e.event_time = k.t LIMIT 1) AS stored",
+     2},
     /* $1/$2: scenarios with their own stale time (newline-separated, ms); $3: the default. */
     {"sweep_stale",
      "UPDATE scenario_runs AS r SET stale = true, updated_at = now() "
@@ -112,7 +125,13 @@ struct cd_store {
     cd_buf_t ids;     /* newline-separated id lists */
     cd_buf_t times;   /* newline-separated event times, beside ids */
     size_t outbox_group_max; /* eventIds per outbox row; 0: no outbox */
-    cd_strmap_t seen; /* eventIds of the batch */
+    cd_strmap_t seen; /* eventIds (with their times, for duplicates) of the batch */
+    cd_buf_t keys;    /* "eventId\x1f<time>" keys of seen, NUL-separated */
+    size_t *probe;    /* record of each eventId looked up, by position */
+    size_t probe_cap;
+    int retention_days; /* 0: keep forever */
+    int64_t *days;      /* days whose partition is known to exist */
+    size_t days_count, days_cap;
     /* Look up the batch's eventIds before writing?  Only needed while replays
      * are likely (after a start, after a batch that had duplicates); otherwise
      * the primary key tells us, at no cost, by refusing the COPY. */
@@ -220,12 +239,18 @@ cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
     cd_buf_init(&s->copy);
     cd_buf_init(&s->ids);
     cd_buf_init(&s->times);
+    cd_buf_init(&s->keys);
     cd_strmap_init(&s->seen);
     cd_tag_state_init(&s->state);
     return s;
 }
 
 void cd_store_set_outbox(cd_store_t *s, size_t group_max) { s->outbox_group_max = group_max; }
+
+void cd_store_partitions_set_retention(cd_store_t *s, int retention_days)
+{
+    s->retention_days = retention_days;
+}
 
 cd_status_t cd_store_connect(cd_store_t *s, cd_err_t *err)
 {
@@ -248,6 +273,9 @@ void cd_store_free(cd_store_t *s)
     cd_buf_fini(&s->copy);
     cd_buf_fini(&s->ids);
     cd_buf_fini(&s->times);
+    cd_buf_fini(&s->keys);
+    free(s->probe);
+    free(s->days);
     cd_strmap_fini(&s->seen);
     cd_tag_state_fini(&s->state);
     free(s->conninfo);
@@ -438,35 +466,75 @@ static cd_status_t list_conversations(cd_store_t *s, const cd_batch_t *batch, cd
     return s->ids.oom ? cd_err_set(err, CD_RETRY, "out of memory listing conversations") : CD_OK;
 }
 
+/*
+ * Duplicates: the same eventId and timestamp as a record earlier in the batch
+ * or a stored event.  A replay is the same message, so it has both; the same
+ * eventId with another timestamp is another row, in the batch as in events.
+ */
 static cd_status_t mark_duplicates(cd_store_t *s, cd_batch_t *batch, bool check_stored,
                                    cd_err_t *err)
 {
     PGresult *res = NULL;
-    cd_status_t st;
+    char t[CD_TIME_UTC_MAX + 1];
+    size_t n = 0;
+
+    /* All keys first: the map borrows them, and the buffer moves as it grows. */
+    cd_buf_reset(&s->keys);
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (rec->valid) {
+            cd_buf_printf(&s->keys, "%s\x1f%lld", rec->event.event_id,
+                          (long long)rec->event.ts_us);
+            cd_buf_putc(&s->keys, '\0');
+        }
+    }
+    if (batch->count > s->probe_cap) {
+        size_t *p = realloc(s->probe, batch->count * sizeof(*p));
+        if (!p)
+            return cd_err_set(err, CD_RETRY, "out of memory checking duplicates");
+        s->probe = p;
+        s->probe_cap = batch->count;
+    }
+    if (s->keys.oom)
+        return cd_err_set(err, CD_RETRY, "out of memory checking duplicates");
 
     cd_strmap_clear(&s->seen);
     cd_buf_reset(&s->ids);
+    cd_buf_reset(&s->times);
+    const char *key = s->keys.data;
     for (size_t i = 0; i < batch->count; i++) {
         cd_record_t *rec = &batch->records[i];
         if (!rec->valid)
             continue;
-        int added = cd_strmap_add(&s->seen, rec->event.event_id, i, NULL);
+        int added = cd_strmap_add(&s->seen, key, i, NULL);
+        key += strlen(key) + 1;
         if (added < 0)
             return cd_err_set(err, CD_RETRY, "out of memory checking duplicates");
         rec->duplicate = added == 0;
-        if (added) {
+        if (added && check_stored) {
             cd_buf_puts(&s->ids, rec->event.event_id);
             cd_buf_putc(&s->ids, '\n');
+            cd_time_format_utc(rec->event.ts_us, 6, t, sizeof(t));
+            cd_buf_puts(&s->times, t);
+            cd_buf_putc(&s->times, '\n');
+            s->probe[n++] = i;
         }
     }
-    if (!check_stored)
+    if (!check_stored || n == 0)
         return CD_OK;
-    if ((st = query_ids(s, "stored_event_ids", &res, err)) != CD_OK)
-        return st;
+    if (s->ids.oom || s->times.oom)
+        return cd_err_set(err, CD_RETRY, "out of memory checking duplicates");
+    /* Without the last newline: string_to_array would add an empty element. */
+    s->ids.data[--s->ids.len] = '\0';
+    s->times.data[--s->times.len] = '\0';
+    const char *vals[2] = {s->ids.data, s->times.data};
+    res = PQexecPrepared(s->conn, "stored_event_ids", 2, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(s, res, "stored_event_ids", err);
     for (int r = 0; r < PQntuples(res); r++) {
-        size_t i;
-        if (cd_strmap_get(&s->seen, PQgetvalue(res, r, 0), &i))
-            batch->records[i].duplicate = true;
+        size_t k = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
+        if (k >= 1 && k <= n)
+            batch->records[s->probe[k - 1]].duplicate = true;
     }
     PQclear(res);
     return CD_OK;
@@ -744,6 +812,86 @@ static cd_status_t write_dead_letters(cd_store_t *s, const cd_batch_t *batch, si
     return CD_OK;
 }
 
+/* ---- partitions -------------------------------------------------------- */
+
+static bool day_known(const cd_store_t *s, int64_t day)
+{
+    for (size_t i = 0; i < s->days_count; i++)
+        if (s->days[i] == day)
+            return true;
+    return false;
+}
+
+/*
+ * Makes sure the partitions of the batch's days exist, before its
+ * transaction.  An event of a day retention no longer keeps becomes a dead
+ * letter: storing it would create a partition only for the next pass to drop
+ * it, the event with it, an hour later at most and silently; a dead letter
+ * keeps its bytes and says why, and it can be replayed with a longer
+ * retention.  It also keeps a producer with a wrong clock from making
+ * partitions of long-gone days.
+ */
+static cd_status_t ensure_partitions(cd_store_t *s, cd_batch_t *batch, cd_err_t *err)
+{
+    int64_t keep_from =
+        cd_store_partitions_keep_from(cd_store_partitions_day(cd_now_us()), s->retention_days);
+    int64_t last = INT64_MIN; /* the last day checked: batches run in time order, mostly */
+    char name[32], reason[256];
+    cd_status_t st;
+
+    /* Days retention has let go stay out of the list: it remains a few entries long. */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->days_count; i++)
+        if (s->days[i] >= keep_from)
+            s->days[kept++] = s->days[i];
+    s->days_count = kept;
+
+    for (size_t i = 0; i < batch->count; i++) {
+        cd_record_t *rec = &batch->records[i];
+        if (!rec->valid)
+            continue;
+        int64_t day = cd_store_partitions_day(rec->event.ts_us);
+        if (day == last)
+            continue;
+        if (day < keep_from) {
+            snprintf(reason, sizeof(reason),
+                     "timestamp: '%.64s' is older than the retention period "
+                     "(events.retention.days = %d): its day is no longer kept",
+                     rec->event.timestamp, s->retention_days);
+            cd_record_reject(rec, reason);
+            continue;
+        }
+        if (!cd_store_partitions_name(day, name, sizeof(name))) {
+            snprintf(reason, sizeof(reason),
+                     "timestamp: '%.64s' is outside the years 0001 to 9999 (UTC) that events "
+                     "are kept for", rec->event.timestamp);
+            cd_record_reject(rec, reason);
+            continue;
+        }
+        if (!day_known(s, day)) {
+            bool created;
+            if ((st = cd_store_partitions_create(s->conn, day, &created, err)) != CD_OK) {
+                if (PQstatus(s->conn) != CONNECTION_OK)
+                    s->ready = false;
+                return st;
+            }
+            if (created)
+                cd_log_info("store", "created partition %s for an event of that day", name);
+            if (s->days_count == s->days_cap) {
+                size_t cap = s->days_cap ? 2 * s->days_cap : 16;
+                int64_t *d = realloc(s->days, cap * sizeof(*d));
+                if (!d)
+                    return cd_err_set(err, CD_RETRY, "out of memory listing partitions");
+                s->days = d;
+                s->days_cap = cap;
+            }
+            s->days[s->days_count++] = day;
+        }
+        last = day;
+    }
+    return CD_OK;
+}
+
 static void rollback(cd_store_t *s)
 {
     if (PQstatus(s->conn) == CONNECTION_OK)
@@ -869,11 +1017,19 @@ cd_status_t cd_store_write_batch(cd_store_t *s, cd_batch_t *batch, cd_store_resu
     cd_status_t st;
     size_t refused;
 
-    if ((st = ensure_ready(s, err)) != CD_OK)
+    if ((st = ensure_ready(s, err)) != CD_OK || (st = ensure_partitions(s, batch, err)) != CD_OK)
         return st;
     st = write_once(s, batch, res, err);
     if (st == CD_ERROR && !s->check_stored && strcmp(s->sqlstate, "23505") == 0) {
         s->check_stored = true; /* a replay: write again knowing what is stored */
+        st = write_once(s, batch, res, err);
+    }
+    if (st == CD_ERROR && strcmp(s->sqlstate, "23514") == 0 && s->days_count) {
+        /* No partition for a row: one we knew of was dropped meanwhile (by hand, or by
+         * an instance keeping less); look again. */
+        s->days_count = 0;
+        if ((st = ensure_partitions(s, batch, err)) != CD_OK)
+            return st;
         st = write_once(s, batch, res, err);
     }
     if (st == CD_OK)

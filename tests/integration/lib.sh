@@ -58,6 +58,8 @@ t_init() {
   export CONVDIAG_LOG_LEVEL=${CONVDIAG_LOG_LEVEL:-warn}
   # The outbox is written as in production; only the export tests send it.
   export CONVDIAG_EXPORT_WORKERS=${CONVDIAG_EXPORT_WORKERS:-0}
+  # Fixed simulated dates (SIM_START) must not age out of retention.
+  export CONVDIAG_EVENTS_RETENTION_DAYS=${CONVDIAG_EVENTS_RETENTION_DAYS:-0}
   "$CD_SOURCE_ROOT/deploy/local/kafka.sh" topic "$T_TOPIC" "$partitions" >/dev/null
   "$CONVDIAG" migrate >/dev/null
   T_WORK=$(mktemp -d)
