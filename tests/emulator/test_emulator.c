@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -240,14 +241,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-/* headers: NULL-terminated, may be NULL. */
-static response_t http(const char *method, const char *url, const char *body, size_t len,
-                       const char *const *headers)
+/* On curl, whose connection may be kept alive from an earlier request;
+ * headers: NULL-terminated, may be NULL. */
+static response_t http_on(CURL *curl, const char *method, const char *url, const char *body,
+                          size_t len, const char *const *headers)
 {
     response_t r = {0};
     cd_buf_t buf;
     struct curl_slist *list = NULL;
-    CURL *curl = curl_easy_init();
 
     cd_buf_init(&buf);
     cd_buf_puts(&buf, "");
@@ -270,10 +271,20 @@ static response_t http(const char *method, const char *url, const char *body, si
     r.rc = curl_easy_perform(curl);
     r.seconds = (double)(cd_mono_us() - t0) / 1e6;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_cleanup(curl);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(list);
     r.body = buf.data;
     r.json = cJSON_Parse(r.body);
+    return r;
+}
+
+/* On a connection of its own. */
+static response_t http(const char *method, const char *url, const char *body, size_t len,
+                       const char *const *headers)
+{
+    CURL *curl = curl_easy_init();
+    response_t r = http_on(curl, method, url, body, len, headers);
+    curl_easy_cleanup(curl);
     return r;
 }
 
@@ -465,7 +476,9 @@ static char *body_of(cJSON *batch, int how, size_t *len)
     return text;
 }
 
-static response_t track_at(const emulator_t *e, const char *path, cJSON *batch, int how)
+/* curl: a handle whose connection is kept alive, or NULL for a connection of its own. */
+static response_t track_on(CURL *curl, const emulator_t *e, const char *path, cJSON *batch,
+                           int how)
 {
     const char *headers[] = {
         how & ARRAY ? "Content-Type: application/json" : "Content-Type: application/x-json-stream",
@@ -474,9 +487,15 @@ static response_t track_at(const emulator_t *e, const char *path, cJSON *batch, 
     size_t len;
     char *body = body_of(batch, how, &len);
     snprintf(url, sizeof(url), "%s%s", e->base, path);
-    response_t r = http("POST", url, body, len, headers);
+    response_t r = curl ? http_on(curl, "POST", url, body, len, headers)
+                        : http("POST", url, body, len, headers);
     free(body);
     return r;
+}
+
+static response_t track_at(const emulator_t *e, const char *path, cJSON *batch, int how)
+{
+    return track_on(NULL, e, path, batch, how);
 }
 
 static response_t track(const emulator_t *e, cJSON *batch, int how)
@@ -1175,6 +1194,96 @@ static long track_status(const emulator_t *e, CURLcode *rc)
     return status;
 }
 
+static long items_accepted(const emulator_t *e)
+{
+    response_t r = get(e->control, "/api/stats");
+    long n = json_int(r.json, "itemsAccepted");
+    response_fini(&r);
+    return n;
+}
+
+typedef struct {
+    const emulator_t *e;
+    long status;
+    double seconds;
+} async_t;
+
+static void *track_async(void *arg)
+{
+    async_t *a = arg;
+    a->status = track_status(a->e, &(CURLcode){0});
+    return NULL;
+}
+
+static void *down_async(void *arg)
+{
+    async_t *a = arg;
+    response_t r = post_json(a->e->control, "/control", "{\"down\":true}");
+    a->status = r.status;
+    response_fini(&r);
+    return NULL;
+}
+
+static void wait_up(const emulator_t *e, const char *what)
+{
+    CURLcode rc;
+    long status = 0;
+    control(e->control, "{\"reset\":true,\"down\":false}");
+    for (int i = 0; i < 100 && (status = track_status(e, &rc)) != 200; i++)
+        sleep_ms(50);
+    check(status == 200, "%s: back up (got %ld)", what, status);
+}
+
+/*
+ * Going down never makes an exporter send items twice: a request being
+ * handled is answered (and its items kept), and a request that arrives on a
+ * connection kept alive from before is cut unread (and nothing kept), so the
+ * client's view of what was taken is always the emulator's.
+ */
+static void test_down_exactly_once(const emulator_t *e)
+{
+    pthread_t t;
+    async_t in_flight = {.e = e}, down = {.e = e};
+
+    control(e->control, "{\"reset\":true,\"delay_ms\":5000}");
+    long before = items_accepted(e);
+    pthread_create(&t, NULL, track_async, &in_flight);
+    sleep_ms(300);
+    control(e->control, "{\"down\":true}");
+    int64_t t0 = cd_mono_us();
+    pthread_join(t, NULL);
+    double waited = (double)(cd_mono_us() - t0) / 1e6;
+    check(in_flight.status == 200 && waited < 1.0,
+          "down: a request in flight is answered at once (got %ld after %.3f s)",
+          in_flight.status, waited);
+    check(items_accepted(e) == before + 1, "down: the answered request's item is kept (%ld -> %ld)",
+          before, items_accepted(e));
+    wait_up(e, "after a request in flight");
+
+    CURL *kept = curl_easy_init();
+    response_t r = track_on(kept, e, "/v2.1/track",
+                            batch_of(trace(K1, "LWI-DOWN", "ScenarioStarted", now_us()), NULL),
+                            STREAM);
+    check(r.status == 200, "a connection kept alive: first request 200 (got %ld)", r.status);
+    response_fini(&r);
+    before = items_accepted(e);
+    pthread_create(&t, NULL, down_async, &down);
+    sleep_ms(100);
+    r = track_on(kept, e, "/v2.1/track",
+                 batch_of(trace(K1, "LWI-DOWN", "ScenarioStarted", now_us()), NULL), STREAM);
+    pthread_join(t, NULL);
+    check(down.status == 200, "down asked while a connection is kept alive (got %ld)",
+          down.status);
+    check(r.status != 200, "down: a request on a kept-alive connection is not answered (got %ld)",
+          r.status);
+    check(items_accepted(e) == before,
+          "down: nothing kept from a request on a kept-alive connection (%ld -> %ld)", before,
+          items_accepted(e));
+    response_fini(&r);
+    curl_easy_cleanup(kept);
+    wait_up(e, "after a kept-alive connection was cut");
+}
+
 static void test_down(const emulator_t *e)
 {
     CURLcode rc;
@@ -1403,6 +1512,7 @@ int main(int argc, char **argv)
         test_page(&e);
         test_control_faults(&e);
         test_bearer(&e);
+        test_down_exactly_once(&e);
         test_down(&e);
         test_log(&e);
     }
