@@ -259,19 +259,13 @@ cd_status_t cd_store_partitions_maintain(const char *conninfo, int ahead_days,
                                          int retention_days,
                                          cd_store_partitions_result_t *res, cd_err_t *err)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, "convdiag-partitions", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = NULL;
     int64_t today = cd_store_partitions_day(cd_now_us());
     cd_status_t st = CD_OK;
 
     memset(res, 0, sizeof(*res));
-    if (PQstatus(conn) != CONNECTION_OK) {
-        char msg[CD_ERR_MAX];
-        st = cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
-                        cd_pg_error(conn, NULL, msg, sizeof(msg)));
+    if ((st = cd_pg_connect(conninfo, "convdiag-partitions", &conn, err)) != CD_OK)
         goto done;
-    }
     PQclear(PQexec(conn, "SET client_min_messages = warning"));
     for (int64_t day = today - 1; day <= today + ahead_days && st == CD_OK; day++) {
         bool created;

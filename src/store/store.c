@@ -197,14 +197,9 @@ static cd_status_t ensure_ready(cd_store_t *s, cd_err_t *err)
     if (s->conn)
         PQfinish(s->conn);
 
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {s->conninfo[0] ? s->conninfo : NULL, "convdiag", NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        char msg[CD_ERR_MAX];
+    if (cd_pg_connect(s->conninfo, "convdiag", &s->conn, err) != CD_OK) {
         s->sqlstate[0] = '\0';
-        return cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
-                          cd_pg_error(s->conn, NULL, msg, sizeof(msg)));
+        return CD_RETRY;
     }
     cd_status_t st;
     if ((st = exec_ok(s,
