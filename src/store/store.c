@@ -68,13 +68,6 @@ static const struct statement {
      "to_timestamp($7::double precision / 1000)) "
      "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
      7},
-    /* $1/$2: the new events' ids and times, newline-separated; $3: ids per outbox row. */
-    {"insert_outbox",
-     "INSERT INTO export_outbox (event_ids, first_event_time, last_event_time) "
-     "SELECT array_agg(id ORDER BY n), min(t), max(t) FROM unnest(" ID_LIST ", "
-     "string_to_array($2, E'\\n')::timestamptz[]) WITH ORDINALITY AS x(id, t, n) "
-     "GROUP BY (n - 1) / $3::bigint",
-     3},
     {"lock_conversations",
      "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(x, 0) AS h "
      "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
@@ -746,38 +739,74 @@ static cd_status_t write_state(cd_store_t *s, cd_store_result_t *r, cd_err_t *er
     return CD_OK;
 }
 
-/* Names the batch's new events in the outbox, group_max to a row, in one statement. */
+/* id as an element of an array literal: quoted, so that no id can read as NULL or split. */
+static void put_array_element(cd_buf_t *b, const char *id)
+{
+    cd_buf_putc(b, b->len ? ',' : '{');
+    cd_buf_putc(b, '"');
+    for (; *id; id++) {
+        if (*id == '"' || *id == '\\')
+            cd_buf_putc(b, '\\');
+        cd_buf_putc(b, *id);
+    }
+    cd_buf_putc(b, '"');
+}
+
+/* One outbox row: the ids gathered in s->ids and their time range; empties s->ids. */
+static cd_status_t put_outbox_row(cd_store_t *s, int64_t first_us, int64_t last_us,
+                                  cd_err_t *err)
+{
+    row_text_t t;
+
+    cd_buf_putc(&s->ids, '}');
+    if (s->ids.oom)
+        return copy_finish(s, "out of memory listing events for the outbox", err);
+    const char *v[3] = {s->ids.data, fmt_time(&t, 1, first_us), fmt_time(&t, 2, last_us)};
+    cd_status_t st = copy_put(s, v, 3, err);
+    cd_buf_reset(&s->ids);
+    return st;
+}
+
+/*
+ * Names the batch's new events in the outbox, group_max to a row, each row
+ * with the time range of its events.  Rows are formed here and copied: the
+ * server only stores them.
+ */
 static cd_status_t write_outbox(cd_store_t *s, const cd_batch_t *batch, cd_err_t *err)
 {
-    char group[24], t[40];
+    int64_t first_us = INT64_MAX, last_us = INT64_MIN;
+    size_t n = 0;
+    cd_status_t st;
 
     if (!s->outbox_group_max)
         return CD_OK;
+    for (size_t i = 0; i < batch->count && !n; i++)
+        n = batch->records[i].valid && !batch->records[i].duplicate;
+    if (!n)
+        return CD_OK;
+    if ((st = copy_begin(s, "export_outbox (event_ids, first_event_time, last_event_time)",
+                         err)) != CD_OK)
+        return st;
     cd_buf_reset(&s->ids);
-    cd_buf_reset(&s->times);
+    n = 0;
     for (size_t i = 0; i < batch->count; i++) {
         const cd_record_t *rec = &batch->records[i];
         if (!rec->valid || rec->duplicate)
             continue;
-        if (s->ids.len) {
-            cd_buf_putc(&s->ids, '\n');
-            cd_buf_putc(&s->times, '\n');
+        put_array_element(&s->ids, rec->event.event_id);
+        first_us = rec->event.ts_us < first_us ? rec->event.ts_us : first_us;
+        last_us = rec->event.ts_us > last_us ? rec->event.ts_us : last_us;
+        if (++n == s->outbox_group_max) {
+            if ((st = put_outbox_row(s, first_us, last_us, err)) != CD_OK)
+                return st;
+            first_us = INT64_MAX;
+            last_us = INT64_MIN;
+            n = 0;
         }
-        cd_buf_puts(&s->ids, rec->event.event_id);
-        cd_time_format_utc(rec->event.ts_us, 6, t, sizeof(t));
-        cd_buf_puts(&s->times, t);
     }
-    if (s->ids.oom || s->times.oom)
-        return cd_err_set(err, CD_RETRY, "out of memory listing events for the outbox");
-    if (!s->ids.len)
-        return CD_OK;
-    snprintf(group, sizeof(group), "%zu", s->outbox_group_max);
-    const char *vals[3] = {s->ids.data, s->times.data, group};
-    PGresult *res = PQexecPrepared(s->conn, "insert_outbox", 3, vals, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return fail(s, res, "INSERT INTO export_outbox", err);
-    PQclear(res);
-    return CD_OK;
+    if (n && (st = put_outbox_row(s, first_us, last_us, err)) != CD_OK)
+        return st;
+    return copy_finish(s, NULL, err);
 }
 
 static cd_status_t write_dead_letters(cd_store_t *s, const cd_batch_t *batch, size_t *count,

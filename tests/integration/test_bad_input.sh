@@ -49,6 +49,17 @@ printf '%s' "${base/\"status\":\"Started\"/\"status\":\"Failed\",\"failureReason
 files+=("$T_WORK/99_bad_oversized")
 printf '%s' "${good[0]}" > "$T_WORK/zz_good"
 files+=("$T_WORK/zz_good")
+# Good events whose eventIds an array literal (the outbox's) must quote: a
+# quote, a backslash, a comma, braces, spaces, the word NULL.
+"$CONVDIAG" simulate --seed 6 --start "$SIM_START" --events 3 --dry-run > "$T_WORK/odd.jsonl" 2>/dev/null
+odd_ids=('NULL' 'q\"u,o{t}e\\ 1' ' {2} ')
+k=0
+while IFS= read -r line; do
+  f="$T_WORK/zz_good_odd_$k"
+  printf '%s' "$line" | sed "s/\"eventId\":\"[^\"]*\"/\"eventId\":\"${odd_ids[k]//\\/\\\\}\"/" > "$f"
+  files+=("$f")
+  k=$((k + 1))
+done < "$T_WORK/odd.jsonl"
 
 kcat -P -b "$CONVDIAG_KAFKA_BROKERS" -t "$T_TOPIC" -p 0 "${files[@]}"
 # Last, a message with a key and no value at all (a tombstone).
@@ -57,9 +68,15 @@ printf 'tombstone-key:\n' | kcat -P -b "$CONVDIAG_KAFKA_BROKERS" -t "$T_TOPIC" -
 "$CONVDIAG" run --until-caught-up > "$T_WORK/run.out"
 cat "$T_WORK/run.out"
 
-good_sent=$(printf '%s\n' "${files[@]}" | grep -c '_good$')
+good_sent=$(printf '%s\n' "${files[@]}" | grep -c '_good\(_odd_.\)\?$')
 assert_eq "$(sql 'SELECT count(*) FROM events')" "$good_sent" "events stored"
 assert_eq "$(sql 'SELECT count(*) FROM dead_letters')" "$(( ${#cases[@]} + 2 ))" "dead letters"
+assert_eq "$(sql "SELECT count(*) FROM events WHERE event_id IN ('NULL', 'q\"u,o{t}e\\ 1', ' {2} ')")" 3 \
+  "events with odd eventIds"
+# The outbox names exactly the events stored, odd ids and all.
+assert_eq "$(sql "SELECT count(*) FROM (SELECT unnest(event_ids) AS id FROM export_outbox) AS o
+                  FULL JOIN events AS e ON e.event_id = o.id WHERE o.id IS NULL OR e.event_id IS NULL")" \
+  0 "events missing from the outbox or outbox ids not stored"
 
 offset=0
 for f in "${files[@]}"; do
