@@ -18,7 +18,6 @@ void cd_buf_reset(cd_buf_t *b);
 
 void cd_buf_append(cd_buf_t *b, const void *data, size_t len);
 void cd_buf_puts(cd_buf_t *b, const char *s);
-void cd_buf_putc(cd_buf_t *b, char c);
 void cd_buf_printf(cd_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
@@ -42,6 +41,15 @@ static inline void cd_buf_commit(cd_buf_t *b, size_t n)
 {
     b->len += n;
     b->data[b->len] = '\0';
+}
+
+static inline void cd_buf_putc(cd_buf_t *b, char c)
+{
+    char *o = cd_buf_reserve(b, 1);
+    if (o) {
+        *o = c;
+        cd_buf_commit(b, 1);
+    }
 }
 
 #endif

@@ -58,8 +58,6 @@ void cd_buf_append(cd_buf_t *b, const void *data, size_t len)
 
 void cd_buf_puts(cd_buf_t *b, const char *s) { cd_buf_append(b, s, strlen(s)); }
 
-void cd_buf_putc(cd_buf_t *b, char c) { cd_buf_append(b, &c, 1); }
-
 void cd_buf_printf(cd_buf_t *b, const char *fmt, ...)
 {
     va_list ap;

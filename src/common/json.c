@@ -2,6 +2,7 @@
 #include "convdiag/json.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,28 +10,40 @@
 void cd_json_put_string(cd_buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    cd_buf_putc(b, '"');
-    const char *run = s;
+    size_t len = strlen(s);
+    char *o, *p;
+
+    /* Room for the worst case (every byte a \u00XX) at once: the loop then
+     * writes straight into the buffer, which is what envelope writing spends
+     * its time on. */
+    if (len > (SIZE_MAX - 2) / 6 || !(o = cd_buf_reserve(b, 6 * len + 2))) {
+        b->oom = true;
+        return;
+    }
+    p = o;
+    *p++ = '"';
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = (char)c;
             continue;
-        cd_buf_append(b, run, (size_t)(s - run));
-        run = s + 1;
-        switch (c) {
-        case '"': cd_buf_puts(b, "\\\""); break;
-        case '\\': cd_buf_puts(b, "\\\\"); break;
-        case '\n': cd_buf_puts(b, "\\n"); break;
-        case '\r': cd_buf_puts(b, "\\r"); break;
-        case '\t': cd_buf_puts(b, "\\t"); break;
-        default: {
-            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-            cd_buf_puts(b, u);
         }
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            memcpy(p, "u00", 3);
+            p[3] = hex[c >> 4];
+            p[4] = hex[c & 15];
+            p += 5;
         }
     }
-    cd_buf_append(b, run, (size_t)(s - run));
-    cd_buf_putc(b, '"');
+    *p++ = '"';
+    cd_buf_commit(b, (size_t)(p - o));
 }
 
 const char *cd_json_number_text(double v, char *buf, size_t size)
