@@ -67,9 +67,16 @@ stat() { curl -sf "$url/api/stats" | python3 -c "import json,sys; print(json.loa
 
 echo "bench/export: $items items in $rows outbox rows, batches of $(( items / rows )) items, gzip level ${CONVDIAG_EXPORT_GZIP_LEVEL:-1}"
 now() { date +%s.%N; }
-# CPU seconds (user + system) used so far by the emulator, by all PostgreSQL processes.
+# CPU ticks (user + system) used so far by the emulator, by all PostgreSQL
+# processes: the live ones, and through the postmaster's count of its reaped
+# children those that have exited (the exporter's backends end with it).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-pg_ticks() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$t"; }
+pg_ticks() {
+  local t p
+  t=$(awk '{print $16 + $17}' "/proc/$(pgrep -o -x postgres)/stat")
+  for p in $(pgrep -x postgres); do t=$((t + $(ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
 hz=$(getconf CLK_TCK)
 for w in "${workers[@]}"; do
   results=()
