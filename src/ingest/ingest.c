@@ -1,6 +1,7 @@
 /* ingest.c -- the consume/parse/store loop; see ingest.h. */
 #include "convdiag/ingest.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,7 +25,21 @@ typedef struct ingest {
     cd_store_t *store;
     cd_event_limits_t limits;
     cd_tagger_conf_t tagger;
-    cd_batch_t batch;
+    /*
+     * Two batches: while one is written to PostgreSQL by the writer thread,
+     * the next is polled and parsed here, so the two halves of the work
+     * overlap.  Transactions still run one at a time, in order, on one
+     * connection, and a batch's offsets are stored only once it has
+     * committed: the next batch's messages all come after its own.
+     */
+    cd_batch_t batches[2];
+    cd_batch_t *writing; /* being written (or retried); the writer's alone meanwhile */
+    cd_batch_t *next;    /* being polled and parsed */
+    pthread_t writer;
+    bool writer_started;
+    cd_status_t write_st; /* the writer's outcome, read after joining it */
+    cd_store_result_t write_res;
+    cd_err_t write_err;
     int64_t started_us;
     int64_t last_progress_us;
     int64_t last_sweep_us;
@@ -63,59 +78,110 @@ static void progress(ingest_t *in, bool force)
     in->last_progress_messages = s->messages;
 }
 
+static void account(ingest_t *in, const cd_store_result_t *res)
+{
+    in->stats->inserted += res->inserted;
+    in->stats->duplicates += res->duplicates;
+    in->stats->dead_letters += res->dead_letters;
+    in->stats->unknown_scenarios += res->unknown_scenarios;
+    in->stats->stale_runs += res->stale_runs;
+    in->stats->batches++;
+}
+
+/* Polls into the next batch and parses what came. */
+static cd_status_t poll_next(ingest_t *in, size_t max, int wait_ms, cd_err_t *err)
+{
+    size_t before = in->next->count;
+    cd_status_t st = cd_kafka_consumer_poll(in->consumer, in->next, max, wait_ms, err);
+    in->stats->messages += in->next->count - before;
+    cd_batch_parse(in->next, &in->limits);
+    return st;
+}
+
 /*
- * Writes the batch, retrying transient failures with the assignment paused.
- * CD_OK: committed.  CD_RETRY: given up because of shutdown (nothing stored,
- * offsets untouched, so the messages are read again later).  CD_ERROR: fatal.
+ * Writes in->writing again after a transient failure, with the assignment
+ * paused, until it commits.  CD_OK: committed.  CD_RETRY: given up because of
+ * shutdown (nothing stored, offsets untouched, so the messages are read
+ * again later).  CD_ERROR: fatal.
  */
-static cd_status_t write_batch(ingest_t *in, cd_err_t *err)
+static cd_status_t write_retry(ingest_t *in, cd_err_t *err)
 {
     int delay_ms = BACKOFF_MIN_MS;
     int64_t give_up_at = 0;
-    bool paused = false;
     cd_status_t st;
 
+    cd_log_warn("run", "PostgreSQL unavailable, consumption paused, retrying: %s", err->msg);
+    cd_kafka_consumer_pause(in->consumer);
     for (;;) {
-        cd_store_result_t res;
-        st = cd_store_write_batch(in->store, &in->batch, &res, err);
-        if (st == CD_OK) {
-            in->stats->inserted += res.inserted;
-            in->stats->duplicates += res.duplicates;
-            in->stats->dead_letters += res.dead_letters;
-            in->stats->unknown_scenarios += res.unknown_scenarios;
-            in->stats->stale_runs += res.stale_runs;
-            in->stats->batches++;
-            break;
-        }
-        if (st == CD_ERROR)
-            break;
-        if (!paused) {
-            cd_log_warn("run", "PostgreSQL unavailable, consumption paused, retrying: %s",
-                        err->msg);
-            cd_kafka_consumer_pause(in->consumer);
-            paused = true;
-        }
         if (stopping(in)) {
             if (!give_up_at)
                 give_up_at = cd_mono_us() + (int64_t)in->cfg->shutdown_timeout_ms * 1000;
             else if (cd_mono_us() >= give_up_at) {
                 cd_log_warn("run", "shutdown deadline reached with %zu messages not stored; "
                             "their offsets are not committed, they will be read again",
-                            in->batch.count);
+                            in->writing->count + in->next->count);
+                st = CD_RETRY;
                 break;
             }
         }
-        /* Keep serving the group while waiting; prefetched messages join the batch. */
-        if (cd_kafka_consumer_poll(in->consumer, &in->batch, SIZE_MAX, backoff_next(&delay_ms),
-                                   err) == CD_ERROR)
+        /* Keep serving the group while waiting.  Messages fetched before the
+         * pause join the next batch, never this one: they come after it. */
+        if (poll_next(in, SIZE_MAX, backoff_next(&delay_ms), err) == CD_ERROR)
             return CD_ERROR;
-        cd_batch_parse(&in->batch, &in->limits);
-    }
-    if (paused) {
-        cd_kafka_consumer_resume(in->consumer);
+        cd_store_result_t res;
+        st = cd_store_write_batch(in->store, in->writing, &res, err);
         if (st == CD_OK)
-            cd_log_info("run", "PostgreSQL is back, consumption resumed");
+            account(in, &res);
+        if (st != CD_RETRY)
+            break;
     }
+    cd_kafka_consumer_resume(in->consumer);
+    if (st == CD_OK)
+        cd_log_info("run", "PostgreSQL is back, consumption resumed");
+    return st;
+}
+
+static void *writer_main(void *arg)
+{
+    ingest_t *in = arg;
+    in->write_st = cd_store_write_batch(in->store, in->writing, &in->write_res, &in->write_err);
+    return NULL;
+}
+
+/* Hands the next batch to the writer thread (written here if no thread can start). */
+static void write_start(ingest_t *in)
+{
+    cd_batch_t *b = in->writing;
+    in->writing = in->next;
+    in->next = b;
+    in->writer_started = pthread_create(&in->writer, NULL, writer_main, in) == 0;
+    if (!in->writer_started)
+        writer_main(in);
+}
+
+/*
+ * Waits for the batch being written, retries it if PostgreSQL was away, and
+ * once it has committed stores its offsets.  Its messages are released either
+ * way; those not stored are read again after a restart.
+ */
+static cd_status_t write_finish(ingest_t *in, cd_err_t *err)
+{
+    cd_status_t st;
+
+    if (in->writer_started)
+        pthread_join(in->writer, NULL);
+    in->writer_started = false;
+    st = in->write_st;
+    if (st == CD_OK)
+        account(in, &in->write_res);
+    else
+        *err = in->write_err;
+    if (st == CD_RETRY)
+        st = write_retry(in, err);
+    if (st == CD_OK)
+        cd_kafka_consumer_store_offsets(in->consumer, in->writing);
+    cd_kafka_consumer_release(in->consumer, in->writing);
+    cd_batch_clear(in->writing);
     return st;
 }
 
@@ -197,42 +263,49 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     srand((unsigned)cd_now_us());
     in.started_us = in.last_progress_us = in.last_sweep_us = cd_mono_us();
 
-    if (cd_batch_init(&in.batch, cfg->batch_max_events) != CD_OK) {
-        cd_err_set(err, CD_ERROR, "out of memory allocating a batch of %zu",
+    if (cd_batch_init(&in.batches[0], cfg->batch_max_events) != CD_OK ||
+        cd_batch_init(&in.batches[1], cfg->batch_max_events) != CD_OK) {
+        cd_err_set(err, CD_ERROR, "out of memory allocating batches of %zu",
                    cfg->batch_max_events);
-        return CD_ERROR;
+        goto done;
     }
+    in.writing = &in.batches[0];
+    in.next = &in.batches[1];
     if (connect_store(&in, err) != CD_OK)
         goto done;
     maintain_partitions(&in);
     if (!(in.consumer = cd_kafka_consumer_new(cfg, err)))
         goto done;
 
+    bool writing = false;
+    st = CD_OK;
     while (!stopping(&in)) {
-        st = cd_kafka_consumer_poll(in.consumer, &in.batch, cfg->batch_max_events,
-                                    cfg->batch_max_wait_ms, err);
-        if (st != CD_OK)
+        if ((st = poll_next(&in, cfg->batch_max_events, cfg->batch_max_wait_ms, err)) != CD_OK)
             break;
-        if (in.batch.count > 0) {
-            stats->messages += in.batch.count;
-            cd_batch_parse(&in.batch, &in.limits);
-            size_t before = in.batch.count;
-            st = write_batch(&in, err);
-            stats->messages += in.batch.count - before; /* joined while PostgreSQL was down */
-            if (st == CD_OK)
-                cd_kafka_consumer_store_offsets(in.consumer, &in.batch);
-            cd_kafka_consumer_release(in.consumer, &in.batch);
-            cd_batch_clear(&in.batch);
-            if (st == CD_ERROR)
+        if (writing) {
+            writing = false;
+            if ((st = write_finish(&in, err)) != CD_OK)
                 break;
         }
+        /* The store is idle here: its other work goes in between batches. */
         progress(&in, false);
         sweep_stale(&in, false);
         maintain_partitions(&in);
-        if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer)) {
+        if (in.next->count > 0) {
+            write_start(&in);
+            writing = true;
+        } else if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer)) {
             sweep_stale(&in, true);
             break;
         }
+    }
+    /* Stopped: the batch being written is finished and committed; one polled
+     * but not begun is left, its offsets not stored, to be read again. */
+    if (writing) {
+        cd_err_t werr;
+        cd_status_t wst = write_finish(&in, st == CD_OK ? err : &werr);
+        if (st == CD_OK)
+            st = wst;
     }
     if (st == CD_RETRY) /* shutdown while PostgreSQL was away: not a failure of ours */
         st = CD_OK;
@@ -245,8 +318,11 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
         progress(&in, true);
 
 done:
+    if (in.consumer)
+        cd_kafka_consumer_release(in.consumer, in.next);
     cd_kafka_consumer_free(in.consumer);
     cd_store_free(in.store);
-    cd_batch_fini(&in.batch);
+    cd_batch_fini(&in.batches[0]);
+    cd_batch_fini(&in.batches[1]);
     return st;
 }
