@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "convdiag/event.h"
+#include "convdiag/json_arena.h"
 
 /* Where an event's operation_Id came from. */
 typedef enum cd_opid_source {
@@ -50,12 +51,14 @@ typedef struct cd_record {
     char *reason;     /* owned: why the message is not a valid event, when !valid */
     bool duplicate;   /* valid, but its eventId is already stored (or earlier in the batch) */
     cd_tags_t tags;   /* set by the tagger for valid, non-duplicate records */
+    bool in_arena;    /* the event's JSON tree lives in the batch's arena */
 } cd_record_t;
 
 typedef struct cd_batch {
     cd_record_t *records;
     size_t count;
     size_t cap;
+    cd_json_arena_t arena; /* the events' JSON trees, freed together by cd_batch_clear */
 } cd_batch_t;
 
 cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap);

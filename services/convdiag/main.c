@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "convdiag/json_arena.h"
+
 #include "cli.h"
 #include "commands.h"
 
@@ -33,6 +35,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* Before any thread starts: batches parse their events into arenas. */
+    cd_json_arena_install();
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

@@ -8,14 +8,23 @@ cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap)
 {
     batch->count = 0;
     batch->cap = cap ? cap : 16;
+    cd_json_arena_init(&batch->arena);
     batch->records = calloc(batch->cap, sizeof(*batch->records));
     return batch->records ? CD_OK : CD_ERROR;
 }
 
+static void release_event(cd_record_t *rec)
+{
+    if (!rec->valid)
+        return;
+    if (rec->in_arena)
+        rec->event.root = NULL; /* freed with the arena */
+    cd_event_fini(&rec->event);
+}
+
 static void record_release(cd_record_t *rec)
 {
-    if (rec->valid)
-        cd_event_fini(&rec->event);
+    release_event(rec);
     free(rec->reason);
     free(rec->header_traceparent);
     free(rec->header_tracestate);
@@ -26,11 +35,13 @@ void cd_batch_clear(cd_batch_t *batch)
     for (size_t i = 0; i < batch->count; i++)
         record_release(&batch->records[i]);
     batch->count = 0;
+    cd_json_arena_reset(&batch->arena);
 }
 
 void cd_batch_fini(cd_batch_t *batch)
 {
     cd_batch_clear(batch);
+    cd_json_arena_fini(&batch->arena);
     free(batch->records);
     batch->records = NULL;
     batch->cap = 0;
@@ -67,8 +78,7 @@ const char *cd_opid_source_name(cd_opid_source_t source)
 
 void cd_record_reject(cd_record_t *rec, const char *reason)
 {
-    if (rec->valid)
-        cd_event_fini(&rec->event);
+    release_event(rec);
     rec->valid = false;
     free(rec->reason);
     rec->reason = strdup(reason);
@@ -76,14 +86,19 @@ void cd_record_reject(cd_record_t *rec, const char *reason)
 
 void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits)
 {
+    bool in_arena = cd_json_arena_enter(&batch->arena);
+
     for (size_t i = 0; i < batch->count; i++) {
         cd_record_t *rec = &batch->records[i];
         cd_err_t err;
         if (rec->valid || rec->reason)
             continue;
+        rec->in_arena = in_arena;
         if (cd_event_parse(&rec->event, rec->payload, rec->len, limits, &err) == CD_OK)
             rec->valid = true;
         else
             cd_record_reject(rec, err.msg);
     }
+    if (in_arena)
+        cd_json_arena_leave();
 }
