@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers for SECONDS seconds in all (default 60), with
-# AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer: two thirds
-# of the time event parsing and validation and the trace context parsers
-# (tests/fuzz/fuzz_event.c), one third what the export path reads from outside
+# AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer: half the
+# time event parsing and validation and the trace context parsers
+# (tests/fuzz/fuzz_event.c), a quarter what the export path reads from outside
 # (tests/fuzz/fuzz_export.c: connection string, the ingestion service's
-# answers, Retry-After, the bearer token, attributes in an envelope); each
-# target gets a second at least.
+# answers, Retry-After, the bearer token, attributes in an envelope), a
+# quarter the emulator's plain JSON parser against cJSON
+# (tests/fuzz/fuzz_emulator.c); each target gets a second at least.
 #
 #   deploy/local/fuzz.sh [SECONDS]
 #
 # Configures build-fuzz/ with clang the first time, then only rebuilds.  Each
-# target works on a copy of its seed corpus (tests/fuzz/corpus/event, .../export)
-# in a temporary directory, so the seed corpora in the repository are left as
-# they are.  Both targets run even when the first fails; exits with the first
-# non-zero libFuzzer status on a crash, leak, timeout or out-of-memory, and
-# says for each failure where the input that reproduces it was saved.
+# target works on a copy of its seed corpus (tests/fuzz/corpus/NAME) in a
+# temporary directory, so the seed corpora in the repository are left as they
+# are.  Every target runs even when one fails; exits with the first non-zero
+# libFuzzer status on a crash, leak, timeout or out-of-memory, and says for
+# each failure where the input that reproduces it was saved.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -26,9 +27,10 @@ fi
 
 dir="$root/build-fuzz"
 # Split the time without ever passing 0, which libFuzzer reads as "no limit".
-export_secs=$((secs / 3))
+export_secs=$((secs / 4))
 ((export_secs > 0)) || export_secs=1
-event_secs=$((secs - export_secs))
+emulator_secs=$export_secs
+event_secs=$((secs - export_secs - emulator_secs))
 ((event_secs > 0)) || event_secs=1
 
 if [[ ! -f "$dir/build.ninja" ]]; then
@@ -42,9 +44,10 @@ if [[ ! -f "$dir/build.ninja" ]]; then
     exit 1
   fi
 fi
-if ! out=$(ninja -C "$dir" tests/fuzz/fuzz_event tests/fuzz/fuzz_export 2>&1); then
+if ! out=$(ninja -C "$dir" tests/fuzz/fuzz_event tests/fuzz/fuzz_export tests/fuzz/fuzz_emulator \
+  2>&1); then
   printf '%s\n' "$out" >&2
-  echo "fuzz: building $dir/tests/fuzz/fuzz_event and fuzz_export failed" \
+  echo "fuzz: building the targets in $dir/tests/fuzz failed" \
     "(is $dir configured with -Dfuzz=true?)" >&2
   exit 1
 fi
@@ -108,8 +111,11 @@ fuzz_one() {
 }
 
 status=0
-fuzz_one fuzz_event "$event_secs" || status=$?
-rc=0
-fuzz_one fuzz_export "$export_secs" || rc=$?
-((status != 0)) || status=$rc
+for target in "fuzz_event $event_secs" "fuzz_export $export_secs" \
+  "fuzz_emulator $emulator_secs"; do
+  rc=0
+  # shellcheck disable=SC2086 # name and seconds, split on purpose
+  fuzz_one $target || rc=$?
+  ((status != 0)) || status=$rc
+done
 exit "$status"

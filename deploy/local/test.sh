@@ -36,7 +36,7 @@ count() {
 }
 log=$(mktemp)
 
-echo "== fuzzing event parsing, trace context and the export parsers for ${CD_FUZZ_SECONDS:-60} s"
+echo "== fuzzing event parsing, trace context, the export parsers and the emulator's JSON parser for ${CD_FUZZ_SECONDS:-60} s"
 if "$here/fuzz.sh" "${CD_FUZZ_SECONDS:-60}"; then passed=$((passed + 1)); else rc=1 failed=$((failed + 1)); fi
 echo "== tests, optimized build"
 meson test -C "$root/build" --print-errorlogs | tee "$log" || rc=1

@@ -8,9 +8,13 @@
 
 #include "convdiag/buf.h"
 
-/* A JSON string literal: quotes, and escapes for '"', '\\' and control characters;
- * UTF-8 passes through. */
+/* A JSON string literal escaped as cJSON escapes it: '"', '\\', \b, \f, \n, \r
+ * and \t short, other control characters \u00xx; UTF-8 passes through. */
 void cd_json_put_string(cd_buf_t *b, const char *s);
+
+/* Past the run of bytes from s (up to end) that stand for themselves in a
+ * JSON string: all but control characters, '"' and '\\'. */
+const char *cd_json_plain_run(const char *s, const char *end);
 
 /* The shortest decimal form that reads back as the same double; null for
  * infinities and NaN, which JSON cannot represent. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "convdiag/json_arena.h"
 #include "convdiag/log.h"
 #include "options.h"
 #include "server.h"
@@ -135,6 +136,8 @@ int main(int argc, char **argv)
     int rc = EMU_EXIT_OK;
 
     memset(&emu, 0, sizeof(emu));
+    /* Before any thread: the track requests parse their items in arenas. */
+    cd_json_arena_install();
     if ((rc = emu_options_parse(argc, argv, &emu)) >= 0) {
         emu_ikeys_fini(&emu.conf.ikeys);
         return rc;

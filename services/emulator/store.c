@@ -7,6 +7,19 @@
 #include "convdiag/json.h"
 #include "convdiag/timeutil.h"
 
+/*
+ * The texts of kept traces go into large blocks, freed all at once: with an
+ * allocation of its own per trace, malloc grew the heap 128 kB at a time,
+ * an mprotect call each, and forgetting the items took a free per trace.
+ */
+#define TEXT_BLOCK_SIZE (4 * 1024 * 1024)
+
+struct emu_text_block {
+    emu_text_block_t *next;
+    size_t used, size;
+    char data[];
+};
+
 cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
                            const char *const fields[EMU_F_COUNT])
 {
@@ -26,6 +39,7 @@ cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
         t->text[at + len[f]] = '\0';
         at += len[f] + 1;
     }
+    t->size = (uint32_t)total;
     t->time_us = time_us;
     t->severity = severity;
     return CD_OK;
@@ -46,8 +60,11 @@ void emu_store_init(emu_store_t *s, size_t max)
 
 void emu_store_fini(emu_store_t *s)
 {
-    for (size_t i = 0; i < s->count; i++)
-        emu_trace_fini(&s->items[i]);
+    while (s->blocks) {
+        emu_text_block_t *next = s->blocks->next;
+        free(s->blocks);
+        s->blocks = next;
+    }
     free(s->items);
     for (size_t c = 0; c < s->nconvs; c++) {
         free(s->convs[c].id);
@@ -78,6 +95,25 @@ static bool grow(void **array, size_t *cap, size_t count, size_t elem, size_t fi
     *array = a;
     *cap = n;
     return true;
+}
+
+/* Room for n bytes of text in the blocks; NULL when memory runs out.  What a
+ * block cannot fit is left unused: traces are far smaller than a block. */
+static char *text_room(emu_store_t *s, size_t n)
+{
+    emu_text_block_t *b = s->blocks;
+
+    if (!b || b->size - b->used < n) {
+        size_t size = n > TEXT_BLOCK_SIZE ? n : TEXT_BLOCK_SIZE;
+        if (!(b = malloc(sizeof(*b) + size)))
+            return NULL;
+        b->used = 0;
+        b->size = size;
+        b->next = s->blocks;
+        s->blocks = b;
+    }
+    b->used += n;
+    return b->data + b->used - n;
 }
 
 static size_t seen_slot(const uint64_t *table, size_t cap, uint64_t hash)
@@ -135,10 +171,11 @@ cd_status_t emu_store_add(emu_store_t *s, emu_trace_t *t, uint64_t hash, bool *d
 {
     const char *id = emu_trace_field(t, EMU_F_CONVERSATION);
     emu_conversation_t *c = NULL;
+    char *text;
 
     if (emu_store_full(s) ||
         !grow((void **)&s->items, &s->cap, s->count, sizeof(*s->items), 1024) ||
-        !seen_reserve(s))
+        !seen_reserve(s) || !(text = text_room(s, t->size)))
         return CD_ERROR;
     if (id[0] && !(c = conversation(s, id)))
         return CD_ERROR;
@@ -157,6 +194,9 @@ cd_status_t emu_store_add(emu_store_t *s, emu_trace_t *t, uint64_t hash, bool *d
             c->last_us = t->time_us;
         c->items[c->count++] = (uint32_t)s->count;
     }
+    memcpy(text, t->text, t->size);
+    free(t->text);
+    t->text = text;
     s->items[s->count++] = *t;
     memset(t, 0, sizeof(*t));
     return CD_OK;

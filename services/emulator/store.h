@@ -34,13 +34,16 @@ enum {
 typedef struct emu_trace {
     int64_t time_us;
     int severity; /* -1: not given */
+    uint32_t size; /* of text */
     uint32_t off[EMU_F_COUNT];
-    char *text; /* every field, NUL-terminated, in one allocation */
+    char *text; /* every field, NUL-terminated: its own allocation, or once
+                   kept, a place in one of the store's blocks */
 } emu_trace_t;
 
 /* Copies the fields (NULL reads as ""). */
 cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
                            const char *const fields[EMU_F_COUNT]);
+/* For a trace not kept: the store frees the texts of its own. */
 void emu_trace_fini(emu_trace_t *t);
 
 static inline const char *emu_trace_field(const emu_trace_t *t, int field)
@@ -55,8 +58,11 @@ typedef struct emu_conversation {
     size_t count, cap;
 } emu_conversation_t;
 
+typedef struct emu_text_block emu_text_block_t;
+
 typedef struct emu_store {
     size_t max;
+    emu_text_block_t *blocks; /* the kept traces' texts, the block being filled first */
     emu_trace_t *items;
     size_t count, cap;
     emu_conversation_t *convs;
@@ -74,8 +80,9 @@ void emu_store_clear(emu_store_t *s);
 static inline bool emu_store_full(const emu_store_t *s) { return s->count >= s->max; }
 
 /*
- * Keeps t (moved in: t is emptied) unless the store is full or memory runs
- * out (CD_ERROR, t untouched).  hash identifies the envelope text;
+ * Keeps t (moved in: its text copied to the store's blocks and freed, t
+ * emptied) unless the store is full or memory runs out (CD_ERROR, t
+ * untouched).  hash identifies the envelope text;
  * *duplicate tells whether an item with the same hash was accepted before.
  */
 cd_status_t emu_store_add(emu_store_t *s, emu_trace_t *t, uint64_t hash, bool *duplicate);

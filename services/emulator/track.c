@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "convdiag/json.h"
+#include "convdiag/json_arena.h"
 #include "convdiag/log.h"
 #include "envelope.h"
 #include "payload.h"
@@ -28,19 +29,32 @@ typedef struct outcome {
     bool store_filled; /* the store turned away its first item since the last reset */
 } outcome_t;
 
+/* One step of text_hash's lanes. */
+static uint64_t hash_step(uint64_t h, const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    return h ^ (h >> 32);
+}
+
 /* A 64-bit hash of the envelope text, eight bytes a step (a byte-wise one
- * took a tenth of the emulator's time); duplicates only need equal texts to
+ * took a tenth of the emulator's time), in four lanes whose multiplications
+ * overlap (a single lane still took 4%); duplicates only need equal texts to
  * hash equal and different ones rarely to collide. */
 static uint64_t text_hash(const char *s, size_t len)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len;
+    uint64_t lane[4] = {0x9E3779B97F4A7C15ULL ^ len, 0xC2B2AE3D27D4EB4FULL,
+                        0x165667B19E3779F9ULL, 0x27D4EB2F165667C5ULL};
     size_t i = 0;
-    for (; len - i >= 8; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
+    for (; len - i >= 32; i += 32)
+        for (int k = 0; k < 4; k++)
+            lane[k] = hash_step(lane[k], s + i + 8 * k);
+    uint64_t h = lane[0];
+    for (int k = 1; k < 4; k++)
+        h = hash_step(h, (const char *)&lane[k]);
+    for (; len - i >= 8; i += 8)
+        h = hash_step(h, s + i);
     uint64_t tail = 0;
     memcpy(&tail, s + i, len - i);
     h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL;
@@ -53,18 +67,53 @@ static void refuse(item_t *it, int status, const char *message)
     it->message = message ? strdup(message) : NULL;
 }
 
-static cd_status_t make_trace(const emu_envelope_t *env, emu_trace_t *trace)
+/* The properties (string values only, as checked) as cJSON_PrintUnformatted
+ * prints them, without its allocations. */
+static void put_properties(cd_buf_t *b, const cJSON *props)
+{
+    cd_buf_putc(b, '{');
+    for (const cJSON *p = props->child; p; p = p->next) {
+        if (p != props->child)
+            cd_buf_putc(b, ',');
+        cd_json_put_string(b, p->string);
+        cd_buf_putc(b, ':');
+        cd_json_put_string(b, p->valuestring);
+    }
+    cd_buf_putc(b, '}');
+}
+
+/* dims: room for the properties' text, reused from item to item. */
+static cd_status_t make_trace(const emu_envelope_t *env, cd_buf_t *dims, emu_trace_t *trace)
 {
     const char *fields[EMU_F_COUNT];
-    char *dims = env->properties ? cJSON_PrintUnformatted(env->properties) : NULL;
 
     memcpy(fields, env->fields, sizeof(fields));
-    fields[EMU_F_DIMENSIONS] = dims;
-    cd_status_t st = env->properties && !dims
-                         ? CD_ERROR
-                         : emu_trace_init(trace, env->time_us, env->severity, fields);
-    free(dims);
-    return st;
+    if (env->properties) {
+        cd_buf_reset(dims);
+        put_properties(dims, env->properties);
+        if (dims->oom)
+            return CD_ERROR;
+        fields[EMU_F_DIMENSIONS] = dims->data;
+    }
+    return emu_trace_init(trace, env->time_us, env->severity, fields);
+}
+
+/* Judges one item, parsed into root. */
+static void judge_item(const emu_t *emu, const emu_span_t *span, const cJSON *root,
+                       int64_t now_us, cd_buf_t *dims, item_t *it)
+{
+    emu_envelope_t env;
+    cd_err_t why;
+
+    if (!emu_envelope_check(span->text, span->len, root, &emu->conf.ikeys, now_us, &env, &why)) {
+        const cJSON *ikey = cJSON_GetObjectItemCaseSensitive(root, "iKey");
+        emu_ikey_mask(cJSON_IsString(ikey) ? ikey->valuestring : "", it->ikey);
+        refuse(it, 400, why.msg);
+    } else if (make_trace(&env, dims, &it->trace) != CD_OK) {
+        refuse(it, 500, "out of memory");
+    } else {
+        it->hash = text_hash(span->text, span->len);
+    }
 }
 
 /*
@@ -72,39 +121,43 @@ static cd_status_t make_trace(const emu_envelope_t *env, emu_trace_t *trace)
  * body.  Returns 0, or 400 with err when an element of a JSON array is not
  * JSON: the array as a whole is then unreadable.  In a JSON stream a bad line
  * is one bad item.
+ *
+ * Each item's tree lives in an arena, emptied for the next item: parsing
+ * allocates for every key and value, and malloc and free one by one took a
+ * fifth of the emulator's time.
  */
 static int judge_items(const emu_t *emu, const emu_payload_t *payload, int64_t now_us,
                        item_t *items, cd_err_t *err)
 {
-    for (size_t i = 0; i < payload->count; i++) {
+    cd_json_arena_t arena;
+    cd_buf_t dims;
+    int status = 0;
+
+    cd_json_arena_init(&arena);
+    cd_buf_init(&dims);
+    bool in_arena = cd_json_arena_enter(&arena);
+    for (size_t i = 0; i < payload->count && !status; i++) {
         const emu_span_t *span = &payload->items[i];
-        item_t *it = &items[i];
-        emu_envelope_t env;
-        cd_err_t why;
         cJSON *root;
 
-        if (!emu_envelope_parse(span->text, span->len, &root)) {
-            if (payload->format == EMU_FORMAT_ARRAY) {
-                cd_err_set(err, CD_ERROR, "The body is not valid JSON: item %zu cannot be parsed",
-                           i);
-                return 400;
-            }
-            refuse(it, 400, "The item is not valid JSON");
-            continue;
-        }
-        if (!emu_envelope_check(span->text, span->len, root, &emu->conf.ikeys, now_us, &env,
-                                &why)) {
-            const cJSON *ikey = cJSON_GetObjectItemCaseSensitive(root, "iKey");
-            emu_ikey_mask(cJSON_IsString(ikey) ? ikey->valuestring : "", it->ikey);
-            refuse(it, 400, why.msg);
-        } else if (make_trace(&env, &it->trace) != CD_OK) {
-            refuse(it, 500, "out of memory");
+        if (emu_envelope_parse(span->text, span->len, &root)) {
+            judge_item(emu, span, root, now_us, &dims, &items[i]);
+        } else if (payload->format == EMU_FORMAT_ARRAY) {
+            cd_err_set(err, CD_ERROR, "The body is not valid JSON: item %zu cannot be parsed", i);
+            status = 400;
         } else {
-            it->hash = text_hash(span->text, span->len);
+            refuse(&items[i], 400, "The item is not valid JSON");
         }
-        cJSON_Delete(root);
+        if (in_arena)
+            cd_json_arena_reset(&arena);
+        else
+            cJSON_Delete(root); /* NULL when parsing failed */
     }
-    return 0;
+    if (in_arena)
+        cd_json_arena_leave();
+    cd_json_arena_fini(&arena);
+    cd_buf_fini(&dims);
+    return status;
 }
 
 /*

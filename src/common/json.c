@@ -7,13 +7,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The bytes of w that end a run of plain string bytes (below 0x20, '"' or
+ * '\\'), each flagged by its top bit.  Every byte is tested on its own (its
+ * low seven bits plus a constant stay within the byte), so the flags are
+ * exact and the lowest one is the first such byte.
+ */
+static uint64_t special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, low7 = 0x7F7F7F7F7F7F7F7FULL;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t plain = (((w & low7) + ones * (0x80 - 0x20)) | w) & /* at least 0x20 */
+                     (((quote & low7) + low7) | quote) &          /* not '"' */
+                     (((backslash & low7) + low7) | backslash);   /* not '\\' */
+    return ~plain & ~low7;
+}
+
+static bool special(char c) { return (unsigned char)c < 0x20 || c == '"' || c == '\\'; }
+
+/* Eight bytes a step while they last: strings are mostly plain. */
+const char *cd_json_plain_run(const char *s, const char *end)
+{
+    uint64_t w, flags;
+
+    for (; end - s >= 8; s += 8) {
+        memcpy(&w, s, 8);
+        if ((flags = special8(w))) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return s + __builtin_ctzll(flags) / 8; /* the first byte is the lowest */
+#else
+            break;
+#endif
+        }
+    }
+    while (s < end && !special(*s))
+        s++;
+    return s;
+}
+
 void cd_json_put_string(cd_buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     size_t len = strlen(s);
+    const char *end = s + len;
     char *o, *p;
 
-    /* Room for the worst case (every byte a \u00XX) at once: the loop then
+    /* Room for the worst case (every byte a \u00xx) at once: the loop then
      * writes straight into the buffer, which is what envelope writing spends
      * its time on. */
     if (len > (SIZE_MAX - 2) / 6 || !(o = cd_buf_reserve(b, 6 * len + 2))) {
@@ -22,16 +61,20 @@ void cd_json_put_string(cd_buf_t *b, const char *s)
     }
     p = o;
     *p++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *p++ = (char)c;
-            continue;
-        }
+    for (;;) {
+        const char *run = s;
+        s = cd_json_plain_run(s, end);
+        memcpy(p, run, (size_t)(s - run));
+        p += s - run;
+        if (s == end)
+            break;
+        unsigned char c = (unsigned char)*s++;
         *p++ = '\\';
         switch (c) {
         case '"': *p++ = '"'; break;
         case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
         case '\n': *p++ = 'n'; break;
         case '\r': *p++ = 'r'; break;
         case '\t': *p++ = 't'; break;
