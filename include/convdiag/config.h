@@ -46,6 +46,9 @@
  *   events.retention.days     CONVDIAG_EVENTS_RETENTION_DAYS (default 30: partitions whose
  *                             day ended more than 30 days ago are dropped, and events that
  *                             old are dead-lettered; 0 keeps everything)
+ *   events.future.max.days    CONVDIAG_EVENTS_FUTURE_MAX_DAYS (default 7: events of a day
+ *                             more than 7 days after today are dead-lettered, so that a
+ *                             wrong clock makes no partitions of far days; 0: no limit)
  */
 #ifndef CONVDIAG_CONFIG_H
 #define CONVDIAG_CONFIG_H
@@ -97,6 +100,7 @@ typedef struct cd_config {
     char *export_token_command;
     int events_partition_ahead_days;
     int events_retention_days; /* 0: keep forever */
+    int events_future_max_days; /* 0: no limit */
 } cd_config_t;
 
 void cd_config_init(cd_config_t *cfg);

@@ -128,10 +128,13 @@ cd_status_t cd_store_partitions_maintain(const char *conninfo, int ahead_days,
                                          cd_store_partitions_result_t *res, cd_err_t *err);
 
 /*
- * The store's retention (events.retention.days, 0 = keep forever): an event
- * of a day retention no longer keeps is written to dead_letters, with the
- * reason, instead of creating a partition that the next pass would drop.
+ * The days the store takes events of: an event of a day retention no longer
+ * keeps (events.retention.days, 0 = keep forever) is written to dead_letters,
+ * with the reason, instead of creating a partition that the next pass would
+ * drop; so is one of a day more than future_max_days after today
+ * (events.future.max.days, 0 = no limit), instead of creating a partition
+ * for a producer's wrong clock.
  */
-void cd_store_partitions_set_retention(cd_store_t *store, int retention_days);
+void cd_store_partitions_set_window(cd_store_t *store, int retention_days, int future_max_days);
 
 #endif

@@ -72,6 +72,8 @@ static const struct setting {
      offsetof(cd_config_t, events_partition_ahead_days), 0, 366},
     {"events.retention.days", "CONVDIAG_EVENTS_RETENTION_DAYS", K_INT,
      offsetof(cd_config_t, events_retention_days), 0, 36500},
+    {"events.future.max.days", "CONVDIAG_EVENTS_FUTURE_MAX_DAYS", K_INT,
+     offsetof(cd_config_t, events_future_max_days), 0, 36500},
 };
 
 static char *xstrdup(const char *s)
@@ -111,6 +113,7 @@ void cd_config_init(cd_config_t *cfg)
     cfg->export_token_command = xstrdup("");
     cfg->events_partition_ahead_days = 7;
     cfg->events_retention_days = 30;
+    cfg->events_future_max_days = 7;
 }
 
 void cd_config_fini(cd_config_t *cfg)

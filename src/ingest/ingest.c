@@ -231,7 +231,8 @@ static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
     /* One outbox row per export request's worth of events. */
     cd_store_set_outbox(in->store,
                         in->cfg->export_enabled ? in->cfg->export_batch_max_items : 0);
-    cd_store_partitions_set_retention(in->store, in->cfg->events_retention_days);
+    cd_store_partitions_set_window(in->store, in->cfg->events_retention_days,
+                                   in->cfg->events_future_max_days);
     cd_status_t st;
     while ((st = cd_store_connect(in->store, err)) != CD_OK) {
         if (st == CD_ERROR || stopping(in))

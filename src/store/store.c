@@ -21,6 +21,7 @@
 #include "convdiag/store.h"
 
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,7 @@ struct cd_store {
     size_t *probe;    /* record of each eventId looked up, by position */
     size_t probe_cap;
     int retention_days; /* 0: keep forever */
+    int future_max_days; /* 0: no limit */
     int64_t *days;      /* days whose partition is known to exist */
     size_t days_count, days_cap;
     /* Look up the batch's eventIds before writing?  Only needed while replays
@@ -235,9 +237,10 @@ cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc)
 
 void cd_store_set_outbox(cd_store_t *s, size_t group_max) { s->outbox_group_max = group_max; }
 
-void cd_store_partitions_set_retention(cd_store_t *s, int retention_days)
+void cd_store_partitions_set_window(cd_store_t *s, int retention_days, int future_max_days)
 {
     s->retention_days = retention_days;
+    s->future_max_days = future_max_days;
 }
 
 cd_status_t cd_store_connect(cd_store_t *s, cd_err_t *err)
@@ -882,12 +885,14 @@ static bool day_known(const cd_store_t *s, int64_t day)
  * it, the event with it, an hour later at most and silently; a dead letter
  * keeps its bytes and says why, and it can be replayed with a longer
  * retention.  It also keeps a producer with a wrong clock from making
- * partitions of long-gone days.
+ * partitions of long-gone days; events.future.max.days does the same for
+ * days far ahead, each of which would otherwise be a partition of its own.
  */
 static cd_status_t ensure_partitions(cd_store_t *s, cd_batch_t *batch, cd_err_t *err)
 {
-    int64_t keep_from =
-        cd_store_partitions_keep_from(cd_store_partitions_day(cd_now_us()), s->retention_days);
+    int64_t today = cd_store_partitions_day(cd_now_us());
+    int64_t keep_from = cd_store_partitions_keep_from(today, s->retention_days);
+    int64_t last_day = s->future_max_days ? today + s->future_max_days : INT64_MAX;
     int64_t last = INT64_MIN; /* the last day checked: batches run in time order, mostly */
     char name[32], reason[256];
     cd_status_t st;
@@ -911,6 +916,14 @@ static cd_status_t ensure_partitions(cd_store_t *s, cd_batch_t *batch, cd_err_t 
                      "timestamp: '%.64s' is older than the retention period "
                      "(events.retention.days = %d): its day is no longer kept",
                      rec->event.timestamp, s->retention_days);
+            cd_record_reject(rec, reason);
+            continue;
+        }
+        if (day > last_day) {
+            snprintf(reason, sizeof(reason),
+                     "timestamp: '%.64s' is more than %d days ahead of this host's clock "
+                     "(events.future.max.days = %d): its day gets no partition",
+                     rec->event.timestamp, s->future_max_days, s->future_max_days);
             cd_record_reject(rec, reason);
             continue;
         }

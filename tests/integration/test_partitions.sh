@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # events partitioned by UTC day: partitions ahead of time after migrate, on
 # demand for late and early events, a conversation across midnight, replays,
-# retention dropping exactly the old days, events older than retention
-# dead-lettered, and a database that already holds events migrated without
-# losing a row.
+# retention dropping exactly the old days, events older than retention or
+# further ahead than events.future.max.days dead-lettered, and a database
+# that already holds events migrated without losing a row.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 t_init partitions 2
-# The defaults, said here so that this test means the same whatever lib.sh sets.
-export CONVDIAG_EVENTS_RETENTION_DAYS=30 CONVDIAG_EVENTS_PARTITION_AHEAD_DAYS=7
+# The defaults, said here so that this test means the same whatever lib.sh sets;
+# events up to 14 days ahead taken, so that days past those made ahead of time
+# (7) get theirs on demand.
+export CONVDIAG_EVENTS_RETENTION_DAYS=30 CONVDIAG_EVENTS_PARTITION_AHEAD_DAYS=7 \
+  CONVDIAG_EVENTS_FUTURE_MAX_DAYS=14
 
 day() { date -u -d "$today $1 days" +%Y-%m-%d; }
 part() { echo "events_${1//-/}"; }
@@ -190,6 +193,17 @@ assert_eq "$(sql "SELECT count(*) FROM dead_letters
 assert_eq "$(sql "SELECT to_regclass('$(part "$(day -35)")') IS NULL")" t "no partition for $(day -35)"
 assert_eq "$(sql 'SELECT count(*) FROM events')" "$((total - old_n))" "events after the late ones"
 
+# ---- an event more than events.future.max.days (14) ahead is dead-lettered, and makes no partition
+sim=(--seed 48 --start "$(day 20)T10:00:00.000Z" --conversations 1)
+"$CONVDIAG" simulate "${sim[@]}" >/dev/null
+early=$("$CONVDIAG" simulate "${sim[@]}" --dry-run 2>/dev/null | wc -l)
+"$CONVDIAG" run --until-caught-up > "$T_WORK/run4b.out"
+assert_eq "$(sql "SELECT count(*) FROM dead_letters
+                  WHERE reason LIKE 'timestamp: ''$(day 20)T%'' is more than 14 days ahead of this host''s clock (events.future.max.days = 14): its day gets no partition'")" \
+  "$early" "events more than 14 days ahead dead-lettered"
+assert_eq "$(sql "SELECT to_regclass('$(part "$(day 20)")') IS NULL")" t "no partition for $(day 20)"
+assert_eq "$(sql 'SELECT count(*) FROM events')" "$((total - old_n))" "events after the early ones"
+
 # ---- a partition dropped behind a running instance's back is made again
 wait_rows() { # SQL EXPECTED WHAT: polls up to 30 s
   local got
@@ -218,5 +232,5 @@ wait "$T_PIDS"
 T_PIDS=
 grep -q "created partition $ahead for an event of that day" "$T_WORK/run5.err" ||
   fail "partition not made again: $(cat "$T_WORK/run5.err")"
-assert_eq "$(sql 'SELECT count(*) FROM dead_letters')" "$late" "dead letters after the partition came back"
+assert_eq "$(sql 'SELECT count(*) FROM dead_letters')" "$((late + early))" "dead letters after the partition came back"
 echo "1 passed, 0 failed"
