@@ -53,10 +53,12 @@ typedef struct cd_kafka_producer cd_kafka_producer_t;
 /* An idempotent producer (acks=all) to cfg->kafka_topic. */
 cd_kafka_producer_t *cd_kafka_producer_new(const cd_config_t *cfg, cd_err_t *err);
 
-/* Queues one message (copied); waits for queue room when the local queue is full.
+/* Queues one message (copied) to topic (NULL: the producer's own); waits for
+ * queue room when the local queue is full.  key: key_len bytes, or NULL;
  * headers: NULL, or name/value pairs ending with a NULL name. */
-cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *key, const void *value,
-                                   size_t len, const char *const *headers, cd_err_t *err);
+cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t len,
+                                   const char *const *headers, cd_err_t *err);
 
 /* Serves delivery reports without blocking. */
 void cd_kafka_producer_poll(cd_kafka_producer_t *p);

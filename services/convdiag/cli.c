@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "convdiag/log.h"
+#include "convdiag/timeutil.h"
 
 static const char *const option_keys[] = {
     [2] = "kafka.bootstrap.servers", [3] = "kafka.topic", [4] = "kafka.group.id",
@@ -164,4 +165,24 @@ int cli_parse_progress(const cli_t *cli, const char *arg, int *interval_ms)
         return cli_usage_error(cli, "--progress: '%s' is not a number of seconds", arg);
     *interval_ms = (int)n * 1000;
     return CLI_EXIT_OK;
+}
+
+int cli_parse_time(const cli_t *cli, const char *name, const char *arg, bool end_of_day,
+                   int64_t *out_us)
+{
+    cd_err_t err;
+
+    if (strlen(arg) == 10 && arg[4] == '-' && arg[7] == '-') {
+        char midnight[32];
+        snprintf(midnight, sizeof(midnight), "%sT00:00:00Z", arg);
+        if (cd_time_parse_rfc3339(midnight, 0, out_us, &err) == CD_OK) {
+            *out_us += end_of_day ? 86400LL * 1000000 : 0;
+            return CLI_EXIT_OK;
+        }
+        cd_err_set(&err, CD_ERROR, "'%s' is not a date", arg);
+    } else if (cd_time_parse_rfc3339(arg, 0, out_us, &err) == CD_OK) {
+        return CLI_EXIT_OK;
+    }
+    return cli_usage_error(cli, "%s: %s; give YYYY-MM-DD or an RFC 3339 date-time", name,
+                           err.msg);
 }

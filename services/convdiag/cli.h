@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "convdiag/config.h"
 
@@ -81,6 +82,13 @@ int cli_usage_error(const cli_t *cli, const char *fmt, ...) __attribute__((forma
 
 /* Parses a whole non-negative number argument; false on anything else. */
 bool cli_parse_u64(const char *arg, unsigned long long *out);
+
+/* The time of option `name`: RFC 3339, or a date YYYY-MM-DD, its midnight
+ * UTC, or with end_of_day the midnight after it, so that --until names the
+ * last day included.  CLI_EXIT_OK or, after printing why, the usage error's
+ * exit code. */
+int cli_parse_time(const cli_t *cli, const char *name, const char *arg, bool end_of_day,
+                   int64_t *out_us);
 
 /* --progress SECONDS (0 to 86400) as *interval_ms; CLI_EXIT_OK or, after
  * printing why, the usage error's exit code. */

@@ -182,7 +182,8 @@ int cmd_simulate(int argc, char **argv)
         if (dry_run) {
             fwrite(ev.json, 1, ev.json_len, stdout);
             fputc('\n', stdout);
-        } else if (cd_kafka_producer_send(producer, ev.key, ev.json, ev.json_len, NULL, &err) !=
+        } else if (cd_kafka_producer_send(producer, NULL, ev.key, strlen(ev.key), ev.json,
+                                          ev.json_len, NULL, &err) !=
                    CD_OK) {
             fprintf(stderr, "convdiag simulate: %s\n", err.msg);
             rc = CLI_EXIT_FAILURE;

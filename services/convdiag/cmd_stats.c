@@ -30,21 +30,6 @@ static const char help[] =
 
 #define DAY_US (86400LL * 1000000)
 
-/* RFC 3339, or a date YYYY-MM-DD: its midnight UTC, or with end_of_day the
- * midnight after it, so that --until names the last day included. */
-static cd_status_t parse_time(const char *arg, bool end_of_day, int64_t *out, cd_err_t *err)
-{
-    if (strlen(arg) == 10 && arg[4] == '-' && arg[7] == '-') {
-        char midnight[32];
-        snprintf(midnight, sizeof(midnight), "%sT00:00:00Z", arg);
-        if (cd_time_parse_rfc3339(midnight, 0, out, err) != CD_OK)
-            return cd_err_set(err, CD_ERROR, "'%s' is not a date", arg);
-        *out += end_of_day ? DAY_US : 0;
-        return CD_OK;
-    }
-    return cd_time_parse_rfc3339(arg, 0, out, err);
-}
-
 static void print_table(const cd_stats_section_t *s)
 {
     size_t *width = calloc(s->cols ? s->cols : 1, sizeof(*width));
@@ -165,14 +150,9 @@ int cmd_stats(int argc, char **argv)
         rc = cli.exit_code;
         goto out;
     }
-    if (since_arg && parse_time(since_arg, false, &since_us, &err) != CD_OK) {
-        rc = cli_usage_error(&cli, "--since: %s; give YYYY-MM-DD or an RFC 3339 date-time", err.msg);
+    if ((since_arg && (rc = cli_parse_time(&cli, "--since", since_arg, false, &since_us))) ||
+        (until_arg && (rc = cli_parse_time(&cli, "--until", until_arg, true, &until_us))))
         goto out;
-    }
-    if (until_arg && parse_time(until_arg, true, &until_us, &err) != CD_OK) {
-        rc = cli_usage_error(&cli, "--until: %s; give YYYY-MM-DD or an RFC 3339 date-time", err.msg);
-        goto out;
-    }
     if (!until_arg)
         until_us = cd_now_us();
     if (!since_arg)

@@ -9,6 +9,7 @@ int cmd_simulate(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_dead_letters(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

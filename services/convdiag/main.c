@@ -18,6 +18,7 @@ static const struct command {
     {"simulate", cmd_simulate, "produce realistic sample conversations to Kafka"},
     {"history", cmd_history, "a conversation's timeline, as the Traces table shows it"},
     {"stats", cmd_stats, "summaries for analysts: durations, failures, abandonment, ..."},
+    {"dead-letters", cmd_dead_letters, "list, show and replay the messages that were not events"},
     {"check", cmd_check, "validate and tag events from stdin, without Kafka or PostgreSQL"},
     {"version", cmd_version, "print the version"},
 };

@@ -65,9 +65,12 @@ fail:
     return NULL;
 }
 
-cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *key, const void *value,
-                                   size_t len, const char *const *headers, cd_err_t *err)
+cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t len,
+                                   const char *const *headers, cd_err_t *err)
 {
+    const char *name = topic ? topic : rd_kafka_topic_name(p->topic);
+
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
         if (headers && headers[0]) {
@@ -76,7 +79,7 @@ cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *key, cons
                 rd_kafka_header_add(hdrs, h[0], -1, h[1], -1);
         }
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            p->rk, RD_KAFKA_V_TOPIC(name), RD_KAFKA_V_KEY(key, key ? key_len : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!e)
@@ -84,8 +87,8 @@ cd_status_t cd_kafka_producer_send(cd_kafka_producer_t *p, const char *key, cons
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            return cd_err_set(err, CD_ERROR, "cannot produce to %s: %s",
-                              rd_kafka_topic_name(p->topic), rd_kafka_err2str(e));
+            return cd_err_set(err, CD_ERROR, "cannot produce to %s: %s", name,
+                              rd_kafka_err2str(e));
         /* Back-pressure: let deliveries drain the local queue. */
         rd_kafka_poll(p->rk, 50);
     }

@@ -65,10 +65,10 @@ static const struct statement {
      EVENT_NCOLS},
     {"insert_dead_letter",
      "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, message_key, "
-     "payload, reason, kafka_timestamp) VALUES ($1, $2, $3, $4, $5, $6, "
-     "to_timestamp($7::double precision / 1000)) "
+     "payload, reason, kafka_timestamp, kafka_traceparent, kafka_tracestate) "
+     "VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::double precision / 1000), $8, $9) "
      "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
-     7},
+     9},
     {"lock_conversations",
      "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(x, 0) AS h "
      "FROM unnest(" ID_LIST ") AS x) AS s ORDER BY h",
@@ -853,13 +853,15 @@ static cd_status_t write_dead_letters(cd_store_t *s, const cd_batch_t *batch, si
         snprintf(part, sizeof(part), "%d", (int)rec->partition);
         snprintf(off, sizeof(off), "%lld", (long long)rec->offset);
         snprintf(ts, sizeof(ts), "%lld", (long long)rec->kafka_ts_ms);
-        const char *vals[7] = {rec->topic,   part, off, rec->key, rec->payload,
+        /* The headers too, so that a replay makes the same events of it. */
+        const char *vals[9] = {rec->topic,   part, off, rec->key, rec->payload,
                                rec->reason ? rec->reason : "unknown (out of memory)",
-                               rec->kafka_ts_ms >= 0 ? ts : NULL};
-        int lens[7] = {0, 0, 0, (int)rec->key_len, (int)rec->len, 0, 0};
-        int formats[7] = {0, 0, 0, 1, 1, 0, 0}; /* key and payload as raw bytes */
+                               rec->kafka_ts_ms >= 0 ? ts : NULL, rec->header_traceparent,
+                               rec->header_tracestate};
+        int lens[9] = {0, 0, 0, (int)rec->key_len, (int)rec->len, 0, 0, 0, 0};
+        int formats[9] = {0, 0, 0, 1, 1, 0, 0, 0, 0}; /* key and payload as raw bytes */
         PGresult *res =
-            PQexecPrepared(s->conn, "insert_dead_letter", 7, vals, lens, formats, 0);
+            PQexecPrepared(s->conn, "insert_dead_letter", 9, vals, lens, formats, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             return fail(s, res, "INSERT INTO dead_letters", err);
         *count += (size_t)atol(PQcmdTuples(res));
