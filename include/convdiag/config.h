@@ -49,6 +49,12 @@
  *   events.future.max.days    CONVDIAG_EVENTS_FUTURE_MAX_DAYS (default 7: events of a day
  *                             more than 7 days after today are dead-lettered, so that a
  *                             wrong clock makes no partitions of far days; 0: no limit)
+ *
+ * Metrics and probes (metrics.h), for `run` and `export`:
+ *   metrics.listen            CONVDIAG_METRICS_LISTEN (HOST:PORT serving /metrics, /healthz,
+ *                             /readyz; default empty: none)
+ *   metrics.live.timeout.ms   CONVDIAG_METRICS_LIVE_TIMEOUT_MS (default 60000: /healthz fails
+ *                             once the main loop has been stuck that long)
  */
 #ifndef CONVDIAG_CONFIG_H
 #define CONVDIAG_CONFIG_H
@@ -101,6 +107,8 @@ typedef struct cd_config {
     int events_partition_ahead_days;
     int events_retention_days; /* 0: keep forever */
     int events_future_max_days; /* 0: no limit */
+    char *metrics_listen; /* "": no metrics server */
+    int metrics_live_timeout_ms;
 } cd_config_t;
 
 void cd_config_init(cd_config_t *cfg);

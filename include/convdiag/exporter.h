@@ -20,6 +20,7 @@
 
 #include "convdiag/common.h"
 #include "convdiag/config.h"
+#include "convdiag/metrics.h"
 
 /* Where export goes without a connection string: the local ingestion emulator
  * (services/emulator), which takes any key of GUID form. */
@@ -73,5 +74,11 @@ void cd_exporter_drain(cd_exporter_t *ex);
 cd_status_t cd_exporter_wait(cd_exporter_t *ex, cd_err_t *err);
 
 void cd_exporter_get_stats(cd_exporter_t *ex, cd_exporter_stats_t *out);
+
+/* Publishes the stats as convdiag_export_* counters of m (borrowed; must
+ * outlive ex), until cd_exporter_free.  health: the exporter is the whole
+ * process (`convdiag export`): its workers beat m's heartbeat and report
+ * PostgreSQL's readiness. */
+void cd_exporter_expose(cd_exporter_t *ex, cd_metrics_t *m, bool health);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "convdiag/common.h"
 #include "convdiag/config.h"
+#include "convdiag/metrics.h"
 
 typedef struct cd_ingest_stats {
     uint64_t messages;
@@ -30,6 +31,8 @@ typedef struct cd_ingest_opts {
     bool until_caught_up;            /* return once every assigned partition is read */
     volatile sig_atomic_t *stop;     /* set by a signal handler: finish the batch and return */
     int progress_interval_ms;        /* 0: no progress lines */
+    cd_metrics_t *metrics;           /* NULL, or where the counters, the loop's heartbeat
+                                        and PostgreSQL's and Kafka's readiness go (borrowed) */
 } cd_ingest_opts_t;
 
 /* Runs until stopped or caught up; CD_ERROR with err on a failure that

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "export_run.h"
+#include "metrics_run.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -37,6 +38,7 @@ int cmd_export(int argc, char **argv)
     int progress_ms = 5000;
     unsigned long long n;
     cd_exporter_t *ex;
+    metrics_run_t mr = {0};
     cli_t cli;
     int opt, rc = CLI_EXIT_OK;
 
@@ -70,11 +72,14 @@ int cmd_export(int argc, char **argv)
         workers = cli.cfg.export_workers > 0 ? cli.cfg.export_workers : 1;
 
     cli_catch_stop_signals(&stop_requested);
+    if ((rc = metrics_run_start("export", &cli.cfg, &mr)) != CLI_EXIT_OK)
+        goto out;
     if ((rc = export_run_start("export", &cli.cfg, (int)workers, &stop_requested,
-                               progress_ms, &ex)) != CLI_EXIT_OK)
+                               progress_ms, mr.metrics, true, &ex)) != CLI_EXIT_OK)
         goto out;
     rc = export_run_finish("export", ex, until_drained);
 out:
+    metrics_run_stop(&mr);
     cli_fini(&cli);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "convdiag/ingest.h"
 #include "convdiag/log.h"
 #include "export_run.h"
+#include "metrics_run.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -37,6 +38,7 @@ int cmd_run(int argc, char **argv)
         {0},
     };
     cd_ingest_opts_t iopts = {.stop = &stop_requested, .progress_interval_ms = 5000};
+    metrics_run_t mr = {0};
     cli_t cli;
     int opt, rc = CLI_EXIT_OK;
 
@@ -61,10 +63,14 @@ int cmd_run(int argc, char **argv)
         goto out;
 
     cli_catch_stop_signals(&stop_requested);
+    if ((rc = metrics_run_start("run", &cli.cfg, &mr)) != CLI_EXIT_OK)
+        goto out;
+    iopts.metrics = mr.metrics;
     cd_exporter_t *ex = NULL;
     if (cli.cfg.export_enabled &&
         (rc = export_run_start("run", &cli.cfg, cli.cfg.export_workers, &stop_requested,
-                               iopts.progress_interval_ms, &ex)) != CLI_EXIT_OK)
+                               iopts.progress_interval_ms, mr.metrics, false, &ex)) !=
+            CLI_EXIT_OK)
         goto out;
 
     char masked[512];
@@ -96,6 +102,7 @@ int cmd_run(int argc, char **argv)
     fflush(stdout);
     rc = export_run_finish("run", ex, caught_up);
 out:
+    metrics_run_stop(&mr);
     cli_fini(&cli);
     return rc;
 }

@@ -7,7 +7,8 @@
 #include "convdiag/log.h"
 
 int export_run_start(const char *command, const cd_config_t *cfg, int workers,
-                     volatile sig_atomic_t *stop, int progress_interval_ms, cd_exporter_t **ex)
+                     volatile sig_atomic_t *stop, int progress_interval_ms,
+                     cd_metrics_t *metrics, bool owns_health, cd_exporter_t **ex)
 {
     cd_err_t err;
 
@@ -16,6 +17,8 @@ int export_run_start(const char *command, const cd_config_t *cfg, int workers,
         fprintf(stderr, "convdiag %s: %s\n", command, err.msg);
         return CLI_EXIT_USAGE;
     }
+    if (metrics)
+        cd_exporter_expose(*ex, metrics, owns_health);
     if (workers > 0 &&
         cd_exporter_start(*ex, workers, stop, progress_interval_ms, &err) != CD_OK) {
         fprintf(stderr, "convdiag %s: %s\n", command, err.msg);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "convdiag/addr.h"
 #include "convdiag/buf.h"
 #include "faults.h"
 #include "ikey.h"
@@ -33,15 +34,9 @@
 #define EMU_DEFAULT_MAX_BODY (1024 * 1024)
 #define EMU_DEFAULT_MAX_INFLATED (64 * 1024 * 1024)
 
-typedef struct emu_addr {
-    struct sockaddr_storage ss;
-    char text[80]; /* as given, with the port filled in once bound */
-    bool set;
-} emu_addr_t;
-
 typedef struct emu_conf {
-    emu_addr_t listen;         /* ingestion, control, API and page */
-    emu_addr_t control_listen; /* control, API and page only; stays up while "down" */
+    cd_addr_t listen;         /* ingestion, control, API and page */
+    cd_addr_t control_listen; /* control, API and page only; stays up while "down" */
     emu_ikeys_t ikeys;
     size_t max_items;
     size_t max_body;     /* a request body as sent */

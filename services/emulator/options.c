@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,37 +69,6 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'convdiag-emulator --help'.\n");
     return EMU_EXIT_USAGE;
-}
-
-/* HOST:PORT or [IPv6]:PORT. */
-static cd_status_t parse_addr(const char *text, emu_addr_t *a, cd_err_t *err)
-{
-    char host[64];
-    const char *port, *h = text, *h_end;
-
-    if (text[0] == '[') {
-        h = text + 1;
-        h_end = strchr(h, ']');
-        port = h_end && h_end[1] == ':' ? h_end + 2 : NULL;
-    } else {
-        h_end = strrchr(text, ':');
-        port = h_end ? h_end + 1 : NULL;
-    }
-    if (!port || !port[0] || (size_t)(h_end - h) >= sizeof(host) || h_end == h)
-        return cd_err_set(err, CD_ERROR, "'%s' is not HOST:PORT", text);
-    memcpy(host, h, (size_t)(h_end - h));
-    host[h_end - h] = '\0';
-
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0)
-        return cd_err_set(err, CD_ERROR, "'%s': %s", text, gai_strerror(rc));
-    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    snprintf(a->text, sizeof(a->text), "%s", text);
-    a->set = true;
-    return CD_OK;
 }
 
 static bool parse_size(const char *arg, size_t min, size_t max, size_t *out)
@@ -172,7 +140,7 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
             listen = optarg;
             break;
         case OPT_CONTROL:
-            if (parse_addr(optarg, &emu->conf.control_listen, &err) != CD_OK)
+            if (cd_addr_parse(optarg, &emu->conf.control_listen, &err) != CD_OK)
                 return usage_error("--control-listen: %s", err.msg);
             break;
         case OPT_IKEY:
@@ -214,7 +182,7 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (parse_addr(listen, &emu->conf.listen, &err) != CD_OK)
+    if (cd_addr_parse(listen, &emu->conf.listen, &err) != CD_OK)
         return usage_error("--listen: %s", err.msg);
 
     emu_faults_init(&emu->faults, (uint64_t)seed);

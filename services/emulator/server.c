@@ -1,9 +1,7 @@
 /* server.c -- HTTP listeners and routing; see server.h. */
 #include "server.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +205,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 cd_status_t emu_listener_start(emu_listener_t *l, cd_err_t *err)
 {
-    emu_addr_t *a = l->addr;
+    cd_addr_t *a = l->addr;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 
@@ -227,20 +225,8 @@ cd_status_t emu_listener_start(emu_listener_t *l, cd_err_t *err)
     /* Port 0 asked for any free port: keep the one bound, so coming back up
      * after "down" reopens the same one. */
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info && info->port) {
-        char host[64];
-        const void *ip = a->ss.ss_family == AF_INET6
-                             ? (const void *)&((struct sockaddr_in6 *)&a->ss)->sin6_addr
-                             : (const void *)&((struct sockaddr_in *)&a->ss)->sin_addr;
-        inet_ntop(a->ss.ss_family, ip, host, sizeof(host));
-        if (a->ss.ss_family == AF_INET6) {
-            ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(info->port);
-            snprintf(a->text, sizeof(a->text), "[%s]:%u", host, (unsigned)info->port);
-        } else {
-            ((struct sockaddr_in *)&a->ss)->sin_port = htons(info->port);
-            snprintf(a->text, sizeof(a->text), "%s:%u", host, (unsigned)info->port);
-        }
-    }
+    if (info && info->port)
+        cd_addr_set_port(a, info->port);
     return CD_OK;
 }
 

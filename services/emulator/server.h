@@ -16,7 +16,7 @@
 
 typedef struct emu_listener {
     emu_t *emu;
-    emu_addr_t *addr; /* port 0 is replaced by the port bound */
+    cd_addr_t *addr; /* port 0 is replaced by the port bound */
     bool ingestion;
     struct MHD_Daemon *daemon; /* NULL while closed */
     atomic_bool closing;       /* going down: requests not yet begun are cut */

@@ -74,6 +74,10 @@ static const struct setting {
      offsetof(cd_config_t, events_retention_days), 0, 36500},
     {"events.future.max.days", "CONVDIAG_EVENTS_FUTURE_MAX_DAYS", K_INT,
      offsetof(cd_config_t, events_future_max_days), 0, 36500},
+    {"metrics.listen", "CONVDIAG_METRICS_LISTEN", K_STRING, offsetof(cd_config_t, metrics_listen),
+     0, 0},
+    {"metrics.live.timeout.ms", "CONVDIAG_METRICS_LIVE_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, metrics_live_timeout_ms), 1000, 3600000},
 };
 
 static char *xstrdup(const char *s)
@@ -114,6 +118,8 @@ void cd_config_init(cd_config_t *cfg)
     cfg->events_partition_ahead_days = 7;
     cfg->events_retention_days = 30;
     cfg->events_future_max_days = 7;
+    cfg->metrics_listen = xstrdup("");
+    cfg->metrics_live_timeout_ms = 60000;
 }
 
 void cd_config_fini(cd_config_t *cfg)
@@ -126,6 +132,7 @@ void cd_config_fini(cd_config_t *cfg)
     free(cfg->export_cloud_role);
     free(cfg->export_token_file);
     free(cfg->export_token_command);
+    free(cfg->metrics_listen);
     for (size_t i = 0; i < cfg->kafka_props_count; i++) {
         free(cfg->kafka_props[i].key);
         free(cfg->kafka_props[i].value);

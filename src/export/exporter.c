@@ -43,6 +43,9 @@ struct cd_exporter {
         atomic_uint_least64_t requests, unanswered, sent, accepted, resent, failed, raw_bytes,
             wire_bytes;
     } stats;
+    cd_metrics_t *metrics; /* NULL unless exposed */
+    cd_metric_t *m[8];     /* the stats in cd_exporter_stats_t's order */
+    cd_metrics_t *health;  /* NULL unless the workers are the process's liveness */
 };
 
 struct worker {
@@ -124,10 +127,46 @@ static void worker_fini(worker_t *w)
     free(w->answer);
 }
 
+/* The stats, as the registry renders them. */
+static void collect(void *arg)
+{
+    cd_exporter_t *ex = arg;
+    cd_exporter_stats_t s;
+
+    cd_exporter_get_stats(ex, &s);
+    const uint64_t v[8] = {s.requests, s.unanswered, s.sent,      s.accepted,
+                           s.resent,   s.failed,     s.raw_bytes, s.wire_bytes};
+    for (int i = 0; i < 8; i++)
+        cd_metric_set(ex->m[i], (double)v[i]);
+}
+
+void cd_exporter_expose(cd_exporter_t *ex, cd_metrics_t *m, bool health)
+{
+    static const char *const metrics[8][2] = {
+        {"convdiag_export_requests_total", "Track requests Application Insights answered."},
+        {"convdiag_export_unanswered_total",
+         "Track requests that got no answer (refused, reset, timed out)."},
+        {"convdiag_export_items_sent_total", "Items in answered track requests."},
+        {"convdiag_export_items_accepted_total", "Items Application Insights accepted."},
+        {"convdiag_export_items_resent_total", "Items left in the outbox for a later attempt."},
+        {"convdiag_export_items_refused_total",
+         "Items refused for good, kept in export_failures with the reason."},
+        {"convdiag_export_body_bytes_total", "Track request bodies before gzip."},
+        {"convdiag_export_wire_bytes_total", "Track request bodies as sent."},
+    };
+    for (int i = 0; i < 8; i++)
+        ex->m[i] = cd_metrics_add(m, CD_METRIC_COUNTER, metrics[i][0], metrics[i][1]);
+    if (cd_metrics_add_collector(m, collect, ex))
+        ex->metrics = m;
+    if (health)
+        ex->health = m;
+}
+
 void cd_exporter_free(cd_exporter_t *ex)
 {
     if (!ex)
         return;
+    cd_metrics_remove_collector(ex->metrics, collect, ex);
     for (int i = 0; i < ex->nworkers; i++)
         worker_fini(&ex->workers[i]);
     free(ex->workers);
@@ -144,6 +183,7 @@ static void nap(const cd_exporter_t *ex, int64_t ms)
 {
     int64_t until = cd_mono_us() + ms * 1000;
     while (!stopped(ex)) {
+        cd_metrics_heartbeat(ex->health); /* waiting on purpose is not being stuck */
         int64_t left = until - cd_mono_us();
         if (left <= 0)
             break;
@@ -377,6 +417,7 @@ static void *worker_main(void *arg)
     cd_err_t err;
 
     while (!stopped(ex)) {
+        cd_metrics_heartbeat(ex->health);
         if (w->index == 0)
             log_progress(ex, &last_progress, &last_accepted);
         cd_outbox_group_t *g;
@@ -390,12 +431,14 @@ static void *worker_main(void *arg)
             if (!pg_down)
                 warn_masked(ex, "%s; trying again in %lld ms", err.msg, (long long)d);
             pg_down = true;
+            cd_metrics_set_ready(ex->health, "postgres", false, err.msg);
             nap(ex, d);
             continue;
         }
         if (pg_down)
             cd_log_info("export", "PostgreSQL is back, exporting again");
         pg_down = false;
+        cd_metrics_set_ready(ex->health, "postgres", true, NULL);
         if (!g) {
             int64_t backlog = 1;
             if (atomic_load(&ex->drain) &&

@@ -2,6 +2,7 @@
 #include "convdiag/ingest.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,12 @@
 #define SWEEP_INTERVAL_US (60 * 1000000LL) /* wall-clock stale sweep */
 #define PARTITIONS_INTERVAL_US (3600 * 1000000LL) /* partitions ahead, retention */
 #define BACKOFF_MAX_MS 5000
+
+/* What the loop tells Prometheus: the summary's counts, as they grow. */
+typedef struct ingest_metrics {
+    cd_metric_t *messages, *stored, *duplicates, *dead_letters, *unknown_scenarios, *stale_runs;
+    cd_metric_t *batches, *write_seconds, *last_commit, *postgres_up, *paused;
+} ingest_metrics_t;
 
 typedef struct ingest {
     const cd_config_t *cfg;
@@ -45,6 +52,9 @@ typedef struct ingest {
     int64_t last_sweep_us;
     int64_t next_partitions_us;
     uint64_t last_progress_messages;
+    cd_metrics_t *metrics;
+    ingest_metrics_t m;
+    int64_t write_began_us;
 } ingest_t;
 
 static bool stopping(const ingest_t *in) { return in->opts->stop && *in->opts->stop; }
@@ -78,6 +88,49 @@ static void progress(ingest_t *in, bool force)
     in->last_progress_messages = s->messages;
 }
 
+static void register_metrics(ingest_t *in)
+{
+#define METRIC(member, type, name, help) {offsetof(ingest_metrics_t, member), type, name, help}
+    static const struct {
+        size_t at;
+        cd_metric_type_t type;
+        const char *name, *help;
+    } metrics[] = {
+        METRIC(messages, CD_METRIC_COUNTER, "convdiag_messages_total", "Kafka messages consumed."),
+        METRIC(stored, CD_METRIC_COUNTER, "convdiag_events_stored_total",
+               "Events stored in PostgreSQL."),
+        METRIC(duplicates, CD_METRIC_COUNTER, "convdiag_events_duplicate_total",
+               "Events already stored (replays, redeliveries), not stored again."),
+        METRIC(dead_letters, CD_METRIC_COUNTER, "convdiag_dead_letters_total",
+               "Messages that were not valid events, stored in dead_letters."),
+        METRIC(unknown_scenarios, CD_METRIC_COUNTER, "convdiag_unknown_scenarios_total",
+               "Events stored with a scenario outside the catalogue (as Other)."),
+        METRIC(stale_runs, CD_METRIC_COUNTER, "convdiag_stale_runs_total",
+               "Open scenario runs flagged stale."),
+        METRIC(batches, CD_METRIC_COUNTER, "convdiag_batches_total",
+               "Batches committed to PostgreSQL."),
+        METRIC(write_seconds, CD_METRIC_COUNTER, "convdiag_batch_write_seconds_total",
+               "Time spent writing committed batches, retries included."),
+        METRIC(last_commit, CD_METRIC_GAUGE, "convdiag_last_commit_timestamp_seconds",
+               "When the last batch committed (Unix time); 0 before the first."),
+        METRIC(postgres_up, CD_METRIC_GAUGE, "convdiag_postgres_up",
+               "1 while PostgreSQL takes batches, 0 while it is unavailable."),
+        METRIC(paused, CD_METRIC_GAUGE, "convdiag_consumer_paused",
+               "1 while consumption is paused, PostgreSQL being unavailable."),
+    };
+#undef METRIC
+    for (size_t i = 0; i < CD_ARRAY_LEN(metrics); i++)
+        *(cd_metric_t **)((char *)&in->m + metrics[i].at) =
+            cd_metrics_add(in->metrics, metrics[i].type, metrics[i].name, metrics[i].help);
+}
+
+/* PostgreSQL usable or not, for the gauge and the readiness probe. */
+static void postgres_state(ingest_t *in, bool up, const char *why)
+{
+    cd_metric_set(in->m.postgres_up, up);
+    cd_metrics_set_ready(in->metrics, "postgres", up, why);
+}
+
 static void account(ingest_t *in, const cd_store_result_t *res)
 {
     in->stats->inserted += res->inserted;
@@ -86,6 +139,14 @@ static void account(ingest_t *in, const cd_store_result_t *res)
     in->stats->unknown_scenarios += res->unknown_scenarios;
     in->stats->stale_runs += res->stale_runs;
     in->stats->batches++;
+    cd_metric_add(in->m.stored, (double)res->inserted);
+    cd_metric_add(in->m.duplicates, (double)res->duplicates);
+    cd_metric_add(in->m.dead_letters, (double)res->dead_letters);
+    cd_metric_add(in->m.unknown_scenarios, (double)res->unknown_scenarios);
+    cd_metric_add(in->m.stale_runs, (double)res->stale_runs);
+    cd_metric_add(in->m.batches, 1);
+    cd_metric_add(in->m.write_seconds, (double)(cd_mono_us() - in->write_began_us) / 1e6);
+    cd_metric_set(in->m.last_commit, (double)cd_now_us() / 1e6);
 }
 
 /* Polls into the next batch and parses what came. */
@@ -94,6 +155,8 @@ static cd_status_t poll_next(ingest_t *in, size_t max, int wait_ms, cd_err_t *er
     size_t before = in->next->count;
     cd_status_t st = cd_kafka_consumer_poll(in->consumer, in->next, max, wait_ms, err);
     in->stats->messages += in->next->count - before;
+    cd_metric_add(in->m.messages, (double)(in->next->count - before));
+    cd_metrics_heartbeat(in->metrics); /* polling again: the loop is alive */
     cd_batch_parse(in->next, &in->limits);
     return st;
 }
@@ -112,6 +175,8 @@ static cd_status_t write_retry(ingest_t *in, cd_err_t *err)
 
     cd_log_warn("run", "PostgreSQL unavailable, consumption paused, retrying: %s", err->msg);
     cd_kafka_consumer_pause(in->consumer);
+    postgres_state(in, false, err->msg);
+    cd_metric_set(in->m.paused, 1);
     for (;;) {
         if (stopping(in)) {
             if (!give_up_at)
@@ -136,8 +201,11 @@ static cd_status_t write_retry(ingest_t *in, cd_err_t *err)
             break;
     }
     cd_kafka_consumer_resume(in->consumer);
-    if (st == CD_OK)
+    cd_metric_set(in->m.paused, 0);
+    if (st == CD_OK) {
+        postgres_state(in, true, NULL);
         cd_log_info("run", "PostgreSQL is back, consumption resumed");
+    }
     return st;
 }
 
@@ -154,6 +222,7 @@ static void write_start(ingest_t *in)
     cd_batch_t *b = in->writing;
     in->writing = in->next;
     in->next = b;
+    in->write_began_us = cd_mono_us();
     in->writer_started = pthread_create(&in->writer, NULL, writer_main, in) == 0;
     if (!in->writer_started)
         writer_main(in);
@@ -199,6 +268,7 @@ static void sweep_stale(ingest_t *in, bool now)
         return;
     }
     in->stats->stale_runs += flagged;
+    cd_metric_add(in->m.stale_runs, (double)flagged);
     if (flagged)
         cd_log_info("run", "%zu open scenario run(s) flagged stale by the wall clock", flagged);
 }
@@ -239,21 +309,24 @@ static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
             return CD_ERROR;
         if (!warned) {
             cd_log_warn("run", "waiting for PostgreSQL: %s", err->msg);
+            postgres_state(in, false, err->msg);
             warned = true;
         }
+        cd_metrics_heartbeat(in->metrics); /* waiting on purpose is not being stuck */
         struct timespec ts = {0, 0};
         int ms = backoff_next(&delay_ms);
         ts.tv_sec = ms / 1000;
         ts.tv_nsec = (long)(ms % 1000) * 1000000L;
         nanosleep(&ts, NULL);
     }
+    postgres_state(in, true, NULL);
     return CD_OK;
 }
 
 cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
                           cd_ingest_stats_t *stats, cd_err_t *err)
 {
-    ingest_t in = {.cfg = cfg, .opts = opts, .stats = stats};
+    ingest_t in = {.cfg = cfg, .opts = opts, .stats = stats, .metrics = opts->metrics};
     cd_status_t st = CD_ERROR;
 
     memset(stats, 0, sizeof(*stats));
@@ -263,6 +336,8 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     cd_tagger_conf_from_config(&in.tagger, cfg);
     srand((unsigned)cd_now_us());
     in.started_us = in.last_progress_us = in.last_sweep_us = cd_mono_us();
+    register_metrics(&in);
+    cd_metrics_set_ready(in.metrics, "kafka", false, "the consumer is not created yet");
 
     if (cd_batch_init(&in.batches[0], cfg->batch_max_events) != CD_OK ||
         cd_batch_init(&in.batches[1], cfg->batch_max_events) != CD_OK) {
@@ -277,6 +352,8 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
     maintain_partitions(&in);
     if (!(in.consumer = cd_kafka_consumer_new(cfg, err)))
         goto done;
+    /* librdkafka reconnects to brokers on its own; a broker away shows as lag. */
+    cd_metrics_set_ready(in.metrics, "kafka", true, NULL);
 
     bool writing = false;
     st = CD_OK;
