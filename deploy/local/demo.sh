@@ -50,7 +50,9 @@ lwi=$(psql -X -A -t -c "SELECT live_work_item_id FROM events
                          WHERE scenario = 'AgentRejected' ORDER BY event_time DESC LIMIT 1")
 echo "== one conversation's timeline: convdiag history $lwi"
 "$convdiag" history "$lwi"
+echo "== messages that were not events: convdiag dead-letters list --limit 5 (show ID, replay)"
 q "SELECT reason, count(*) FROM dead_letters GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
+"$convdiag" dead-letters list --limit 5
 echo "== exported to Application Insights (the local emulator)"
 q "SELECT * FROM export_backlog"
 curl -sf "http://127.0.0.1:$CD_EMULATOR_PORT/api/stats"; echo

@@ -150,9 +150,11 @@ static bool print_json(const cd_dead_letter_t *d, bool with_payload)
 
 static void print_line(const cd_dead_letter_t *d)
 {
-    printf("%-8lld %-24s %s/%d@%lld  %zu B  ", (long long)d->id,
-           d->received_at ? d->received_at : "", d->topic, (int)d->partition,
-           (long long)d->offset, d->len);
+    char from[256];
+
+    snprintf(from, sizeof(from), "%s/%d@%lld", d->topic, (int)d->partition, (long long)d->offset);
+    printf("%-8lld %-24s %-32s %8zu  ", (long long)d->id, d->received_at ? d->received_at : "",
+           from, d->len);
     print_escaped(stdout, d->reason, strlen(d->reason));
     if (d->replayed_at)
         printf("  (replayed %s)", d->replayed_at);
@@ -169,7 +171,8 @@ static int do_list(cd_dead_letters_t *dl, const options_t *o)
     if (cd_dead_letters_count(dl, &o->filter, &total, &err) != CD_OK)
         goto failed;
     if (!o->json)
-        printf("%-8s %-24s %s\n", "id", "received_at", "topic/partition@offset  size  reason");
+        printf("%-8s %-24s %-32s %8s  %s\n", "id", "received_at", "topic/partition@offset", "bytes",
+               "reason");
     while (!o->limit || shown < o->limit) {
         size_t want = o->limit && o->limit - shown < REPLAY_CHUNK ? o->limit - shown : REPLAY_CHUNK;
         if (cd_dead_letters_fetch(dl, &o->filter, after, want, false, &page, &err) != CD_OK)
