@@ -30,7 +30,8 @@ static const struct statement {
     /* $1: the row's eventIds; $2/$3: its time range, a parameter so that only the
      * partitions of those days are searched.  One index probe per event (LATERAL,
      * whatever the planner guesses of unnest's size).  The duration is the
-     * event's own, else that of the run it closed (as the timeline shows it);
+     * event's own, else that of the run it closed (as the timeline shows it:
+     * the run ending at the event's time, for an eventId sent twice);
      * runs are only looked up for the ends that need one. */
     {"load_events",
      "SELECT x.event_id, e.event_id IS NOT NULL, "
@@ -43,7 +44,8 @@ static const struct statement {
      "AND event_time BETWEEN $2 AND $3 LIMIT 1) AS e ON true "
      "LEFT JOIN LATERAL (SELECT duration_ms FROM scenario_runs WHERE e.status <> 'Started' "
      "AND e.duration_ms IS NULL AND end_event_id = e.event_id "
-     "AND live_work_item_id = e.live_work_item_id LIMIT 1) AS r ON true "
+     "AND live_work_item_id = e.live_work_item_id AND end_time = e.event_time LIMIT 1) AS r "
+     "ON true "
      "ORDER BY x.n",
      3},
     {"insert_failure",

@@ -169,6 +169,28 @@ retimed=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readl
 assert_eq "$(sql "SELECT count(*) FROM events WHERE event_id = '$retimed'")" 2 \
   "rows of an eventId sent again with another timestamp"
 
+# ---- an end event sent again with another timestamp closes a run of its own: in the
+# timeline each copy is one entry, matched to its own run
+python3 - "$T_WORK/today.jsonl" > "$T_WORK/retimed_end.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["status"] == "Completed":
+        e["timestamp"] = e["timestamp"][:11] + "13:00:00.000Z"
+        print(e["liveWorkItemId"] + "\t" + json.dumps(e, separators=(",", ":")))
+        break
+PY
+kcat -P -b "$CONVDIAG_KAFKA_BROKERS" -t "$T_TOPIC" -K $'\t' < "$T_WORK/retimed_end.jsonl"
+CONVDIAG_EVENTS_RETENTION_DAYS=0 "$CONVDIAG" run --until-caught-up > "$T_WORK/run2b.out"
+total=$((total + 1))
+IFS=$'\t' read -r lwi end_json < "$T_WORK/retimed_end.jsonl"
+end_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["eventId"])' "$end_json")
+assert_eq "$(sql "SELECT count(*) FROM scenario_runs WHERE end_event_id = '$end_id'")" 2 \
+  "runs closed by the two copies of $end_id"
+assert_eq "$(sql "SELECT count(*) FROM conversation_timeline('$lwi')")" \
+  "$(sql "SELECT count(*) FROM events WHERE live_work_item_id = '$lwi'")" \
+  "timeline entries of $lwi, one per stored event"
+
 # ---- retention (events.retention.days = 30, the default) at run start: only the old day goes
 before=$(partitions)
 old_part=$(part "$(day -40)")
