@@ -48,6 +48,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the emulator, on any free port ---------------------------------------------
+# The log exists before the emulator starts: the shell opens it for the
+# background process, which may come after the first read below.
+: > "$WORK/emulator.log"
 "$CONVDIAG_EMULATOR" --listen 127.0.0.1:0 --ikey "$IKEY" 2>"$WORK/emulator.log" &
 EMU_PID=$!
 PORT=
