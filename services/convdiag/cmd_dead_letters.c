@@ -54,9 +54,10 @@ static const char help[] =
     "  --progress SECONDS   replay: log progress every SECONDS (default 2, 0 = never)\n\n"
     CLI_COMMON_HELP;
 
-/* Letters sent per acknowledgement wait: large enough to keep the producer
- * batching, small enough that a failure leaves little to send again. */
-#define REPLAY_CHUNK 500
+/* Letters per fetch, and for replay per acknowledgement wait: large enough
+ * to keep the producer batching, small enough that a failure leaves little
+ * to send again. */
+#define PAGE 500
 #define FLUSH_TIMEOUT_MS 30000
 #define MAX_IDS 1000
 
@@ -174,7 +175,7 @@ static int do_list(cd_dead_letters_t *dl, const options_t *o)
         printf("%-8s %-24s %-32s %8s  %s\n", "id", "received_at", "topic/partition@offset", "bytes",
                "reason");
     while (!o->limit || shown < o->limit) {
-        size_t want = o->limit && o->limit - shown < REPLAY_CHUNK ? o->limit - shown : REPLAY_CHUNK;
+        size_t want = o->limit && o->limit - shown < PAGE ? o->limit - shown : PAGE;
         if (cd_dead_letters_fetch(dl, &o->filter, after, want, false, &page, &err) != CD_OK)
             goto failed;
         if (page.count == 0)
@@ -249,7 +250,7 @@ static cd_status_t replay_page(cd_dead_letters_t *dl, cd_kafka_producer_t *produ
                                const cd_dead_letter_list_t *page, size_t *replayed,
                                cd_err_t *err)
 {
-    int64_t ids[REPLAY_CHUNK];
+    int64_t ids[PAGE];
     size_t marked;
 
     for (size_t i = 0; i < page->count; i++) {
@@ -302,7 +303,7 @@ static int do_replay(cd_dead_letters_t *dl, const cli_t *cli, const options_t *o
         goto failed;
     cli_catch_stop_signals(&stop_requested);
     while (!stop_requested) {
-        if (cd_dead_letters_fetch(dl, &o->filter, after, REPLAY_CHUNK, true, &page, &err) != CD_OK)
+        if (cd_dead_letters_fetch(dl, &o->filter, after, PAGE, true, &page, &err) != CD_OK)
             goto failed;
         if (page.count == 0)
             break;
@@ -357,7 +358,7 @@ int cmd_dead_letters(int argc, char **argv)
         CLI_COMMON_OPTIONS,
         {0},
     };
-    static options_t o; /* the id list is large for the stack */
+    options_t o;
     const char *action = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
     unsigned long long n;
     cd_dead_letters_t *dl = NULL;
@@ -423,7 +424,8 @@ int cmd_dead_letters(int argc, char **argv)
     bool show = action && strcmp(action, "show") == 0;
     bool replay = action && strcmp(action, "replay") == 0;
     if (!list && !show && !replay) {
-        rc = action ? cli_usage_error(&cli, "unknown action '%s'; give list, show or replay", action)
+        rc = action ? cli_usage_error(&cli, "unknown action '%s'; give list, show or replay",
+                                      action)
                     : cli_usage_error(&cli, "give an action: list, show or replay");
         goto out;
     }

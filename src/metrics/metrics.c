@@ -237,7 +237,8 @@ bool cd_metrics_alive(cd_metrics_t *m, cd_buf_t *out)
     int64_t ago_ms = (cd_mono_us() - atomic_load(&m->heartbeat_us)) / 1000;
     bool alive = ago_ms <= m->live_timeout_ms;
 
-    cd_buf_printf(out, "{\"status\": \"%s\", \"last_heartbeat_ms_ago\": %lld, \"timeout_ms\": %d}\n",
+    cd_buf_printf(out,
+                  "{\"status\": \"%s\", \"last_heartbeat_ms_ago\": %lld, \"timeout_ms\": %d}\n",
                   alive ? "alive" : "stalled", (long long)ago_ms, m->live_timeout_ms);
     return alive;
 }

@@ -69,7 +69,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     *upload_size = 0;
     cd_buf_init(&body);
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     bool known = strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0 ||
                  strcmp(url, "/readyz") == 0;
     if (!known) {

@@ -96,30 +96,47 @@ void cd_dead_letters_free(cd_dead_letters_t *dl)
     free(dl);
 }
 
-cd_status_t cd_dead_letters_count(cd_dead_letters_t *dl, const cd_dead_letter_filter_t *f,
-                                  size_t *count, cd_err_t *err)
+/*
+ * Runs sql with the filter's parameters, then extra[0..nextra) (at most
+ * 3); the result when its status is want, else NULL with err saying what
+ * failed.
+ */
+static PGresult *exec_filtered(cd_dead_letters_t *dl, const cd_dead_letter_filter_t *f,
+                               const char *sql, const char *const *extra, int nextra,
+                               ExecStatusType want, const char *what, cd_err_t *err)
 {
-    const char *params[FILTER_NPARAMS];
+    const char *params[FILTER_NPARAMS + 3];
     char since[32], until[32];
-    cd_status_t st = CD_OK;
+    PGresult *res = NULL;
     cd_buf_t ids;
 
     cd_buf_init(&ids);
     if (!filter_params(f, &ids, since, until, params)) {
-        st = cd_err_set(err, CD_ERROR, "out of memory listing %zu ids", f->nids);
+        cd_err_set(err, CD_ERROR, "%s failed: out of memory listing %zu ids", what, f->nids);
         goto out;
     }
-    PGresult *res = PQexecParams(dl->conn, "SELECT count(*) FROM dead_letters WHERE " FILTER,
-                                 FILTER_NPARAMS, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = query_failed(dl, res, "counting dead letters", err);
-        goto out;
+    for (int i = 0; i < nextra; i++)
+        params[FILTER_NPARAMS + i] = extra[i];
+    res = PQexecParams(dl->conn, sql, FILTER_NPARAMS + nextra, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        query_failed(dl, res, what, err);
+        res = NULL;
     }
-    *count = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
 out:
     cd_buf_fini(&ids);
-    return st;
+    return res;
+}
+
+cd_status_t cd_dead_letters_count(cd_dead_letters_t *dl, const cd_dead_letter_filter_t *f,
+                                  size_t *count, cd_err_t *err)
+{
+    PGresult *res = exec_filtered(dl, f, "SELECT count(*) FROM dead_letters WHERE " FILTER, NULL,
+                                  0, PGRES_TUPLES_OK, "counting dead letters", err);
+    if (!res)
+        return CD_ERROR;
+    *count = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return CD_OK;
 }
 
 /* A copy of a text cell, NULL for SQL NULL; false when memory runs out. */
@@ -173,29 +190,17 @@ cd_status_t cd_dead_letters_fetch(cd_dead_letters_t *dl, const cd_dead_letter_fi
                                   int64_t after_id, size_t max, bool with_payload,
                                   cd_dead_letter_list_t *out, cd_err_t *err)
 {
-    const char *params[FILTER_NPARAMS + 3];
-    char since[32], until[32], after[24], limit[24];
+    char after[24], limit[24];
+    const char *extra[3] = {after, limit, with_payload ? "true" : "false"};
     cd_status_t st = CD_OK;
-    PGresult *res = NULL;
-    cd_buf_t ids;
 
     memset(out, 0, sizeof(*out));
-    cd_buf_init(&ids);
-    if (!filter_params(f, &ids, since, until, params)) {
-        st = cd_err_set(err, CD_ERROR, "out of memory listing %zu ids", f->nids);
-        goto out;
-    }
     snprintf(after, sizeof(after), "%lld", (long long)after_id);
     snprintf(limit, sizeof(limit), "%zu", max);
-    params[FILTER_NPARAMS] = after;
-    params[FILTER_NPARAMS + 1] = limit;
-    params[FILTER_NPARAMS + 2] = with_payload ? "true" : "false";
-    res = PQexecParams(dl->conn, fetch_sql, FILTER_NPARAMS + 3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = query_failed(dl, res, "reading dead letters", err);
-        res = NULL;
-        goto out;
-    }
+    PGresult *res = exec_filtered(dl, f, fetch_sql, extra, 3, PGRES_TUPLES_OK,
+                                  "reading dead letters", err);
+    if (!res)
+        return CD_ERROR;
     int rows = PQntuples(res);
     if (rows && !(out->items = calloc((size_t)rows, sizeof(*out->items)))) {
         st = cd_err_set(err, CD_ERROR, "out of memory for %d dead letters", rows);
@@ -211,7 +216,6 @@ cd_status_t cd_dead_letters_fetch(cd_dead_letters_t *dl, const cd_dead_letter_fi
     }
 out:
     PQclear(res);
-    cd_buf_fini(&ids);
     if (st != CD_OK)
         cd_dead_letter_list_fini(out);
     return st;
@@ -220,33 +224,19 @@ out:
 cd_status_t cd_dead_letters_mark_replayed(cd_dead_letters_t *dl, const int64_t *ids, size_t n,
                                           size_t *marked, cd_err_t *err)
 {
-    cd_dead_letter_filter_t f = {.ids = ids, .nids = n};
-    const char *params[FILTER_NPARAMS];
-    char since[32], until[32];
-    cd_status_t st = CD_OK;
-    cd_buf_t list;
+    cd_dead_letter_filter_t f = {.ids = ids, .nids = n, .replayed = true};
 
     *marked = 0;
     if (n == 0)
         return CD_OK;
-    cd_buf_init(&list);
-    if (!filter_params(&f, &list, since, until, params)) {
-        st = cd_err_set(err, CD_ERROR, "out of memory listing %zu ids", n);
-        goto out;
-    }
-    PGresult *res = PQexecParams(dl->conn,
-                                 "UPDATE dead_letters SET replayed_at = now() "
-                                 "WHERE id = ANY($1::bigint[])",
-                                 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        st = query_failed(dl, res, "marking dead letters replayed", err);
-        goto out;
-    }
+    PGresult *res =
+        exec_filtered(dl, &f, "UPDATE dead_letters SET replayed_at = now() WHERE " FILTER, NULL,
+                      0, PGRES_COMMAND_OK, "marking dead letters replayed", err);
+    if (!res)
+        return CD_ERROR;
     *marked = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-out:
-    cd_buf_fini(&list);
-    return st;
+    return CD_OK;
 }
 
 void cd_dead_letter_list_fini(cd_dead_letter_list_t *list)
