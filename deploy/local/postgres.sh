@@ -61,6 +61,10 @@ synchronous_commit = on
 max_wal_size = 4GB
 password_encryption = scram-sha-256
 log_line_prefix = '%m [%p] %q%u@%d '
+# bench/latency reads when each event's transaction committed; statements'
+# costs are kept for EXPLAIN-driven work (both cheap).
+track_commit_timestamp = on
+shared_preload_libraries = 'pg_stat_statements'
 CONF
   if ((EUID == 0)); then chown postgres: "$data/convdiag.conf"; fi
 }
