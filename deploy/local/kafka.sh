@@ -55,16 +55,19 @@ answering() {
   [[ "$md" == *'"brokers":[{'* ]]
 }
 
+# PROXIED is where Toxiproxy's "kafka" proxy leads (toxiproxy.sh). It
+# advertises the proxy's port: clients that bootstrap through the proxy are
+# sent back to it for every broker connection instead of around it.
 write_config() {
   cat >"$dir/server.properties" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CD_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$CD_KAFKA_PORT,CONTROLLER://127.0.0.1:$CD_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$CD_KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$CD_KAFKA_PORT,PROXIED://127.0.0.1:$CD_KAFKA_PROXIED_PORT,CONTROLLER://127.0.0.1:$CD_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$CD_KAFKA_PORT,PROXIED://127.0.0.1:$CD_KAFKA_PROXY_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$data
 num.partitions=4
 auto.create.topics.enable=false

@@ -40,6 +40,8 @@ t_cleanup() {
   local rc=$?
   set +e
   [[ -n "${T_PIDS:-}" ]] && kill -9 $T_PIDS 2>/dev/null
+  # A failed test must not leave its toxics to the next one.
+  if ((${T_TOX_USED:-0})); then (tox_reset) 2>/dev/null; fi
   if [[ -n "${T_DB:-}" ]]; then drop_db "$T_DB"; fi
   exit "$rc"
 }
@@ -117,3 +119,52 @@ print(v)' "$1"
 
 # Events waiting in the export outbox.
 outbox_events() { sql "SELECT coalesce(sum(cardinality(event_ids)), 0) FROM export_outbox"; }
+
+# ---- Toxiproxy, for the fault tests ------------------------------------
+# deploy/local/toxiproxy.sh runs one Toxiproxy with two proxies: "postgres"
+# in front of PostgreSQL and "kafka" in front of the broker's PROXIED
+# listener, which advertises the proxy's port, so that a client bootstrapped
+# through TOX_KAFKA_BROKERS reaches the broker only through the proxy. A test
+# points convdiag there (PGPORT=$TOX_PG_PORT, CONVDIAG_KAFKA_BROKERS=
+# $TOX_KAFKA_BROKERS) and adds toxics. The database and the topic are the
+# test's own, but the proxies are shared by every test: a test that adds
+# toxics or disables a proxy must not run beside another one (is_parallel
+# false in meson.build). Such a test starts with tox_reset; toxics are
+# removed and the proxies enabled again when it exits.
+
+TOX_API=http://127.0.0.1:$CD_TOXIPROXY_PORT
+TOX_PG_PORT=$CD_PG_PROXY_PORT
+TOX_KAFKA_BROKERS=127.0.0.1:$CD_KAFKA_PROXY_PORT
+
+# tox_api METHOD PATH [JSON]: fails the test unless Toxiproxy answers 2xx.
+tox_api() {
+  local out body=()
+  T_TOX_USED=1
+  if [[ -n "${3:-}" ]]; then body=(-H 'Content-Type: application/json' -d "$3"); fi
+  out=$(curl -sS -m 10 --fail-with-body -X "$1" "${body[@]}" "$TOX_API$2" 2>&1) ||
+    fail "toxiproxy $1 $2 ${3:-}: ${out//$'\n'/ } (is the stack up? deploy/local/stack.sh up)"
+}
+
+# Every toxic removed, both proxies enabled.
+tox_reset() { tox_api POST /reset; }
+
+# tox_add PROXY NAME TYPE STREAM ATTRIBUTES_JSON [TOXICITY]: STREAM is
+# upstream (client to server) or downstream; TOXICITY the share of
+# connections it applies to (default 1), e.g.
+#   tox_add postgres slow latency downstream '{"latency": 500, "jitter": 100}'  # per chunk
+#   tox_add postgres blackhole timeout upstream '{"timeout": 0}'  # no data passes, nothing closes
+#   tox_add kafka rst reset_peer upstream '{"timeout": 0}'        # RST on the first data
+# Toxiproxy ignores unknown attributes (a misspelt one is 0). A timeout toxic
+# holds open connections too, and removing it closes the ones it held.
+tox_add() {
+  tox_api POST "/proxies/$1/toxics" \
+    "{\"name\": \"$2\", \"type\": \"$3\", \"stream\": \"$4\", \"toxicity\": ${6:-1}, \"attributes\": $5}"
+}
+
+# tox_remove PROXY NAME
+tox_remove() { tox_api DELETE "/proxies/$1/toxics/$2"; }
+
+# tox_disable PROXY: its listener closes and its open connections are closed,
+# so connecting is refused until tox_enable PROXY.
+tox_disable() { tox_api PATCH "/proxies/$1" '{"enabled": false}'; }
+tox_enable() { tox_api PATCH "/proxies/$1" '{"enabled": true}'; }
