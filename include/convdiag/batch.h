@@ -1,7 +1,9 @@
 /*
- * batch.h -- the unit of work of the ingest loop: the messages of one poll
- * round, each parsed into an event or marked with the reason it is not one.
- * One batch is written to PostgreSQL in one transaction.
+ * batch.h -- the unit of work of the ingest: messages of one writer's
+ * partitions, in Kafka order, each parsed into an event or marked with the
+ * reason it is not one, then tagged.  What every layer passes: the consumer
+ * fills it, the event parser and the tagger annotate it, the store writes
+ * it, in one transaction.
  */
 #ifndef CONVDIAG_BATCH_H
 #define CONVDIAG_BATCH_H
@@ -26,25 +28,28 @@ typedef enum cd_opid_source {
 const char *cd_opid_source_name(cd_opid_source_t source);
 
 typedef struct cd_tags {
-    char operation_id[4 * 128 + 1]; /* up to 128 characters of UTF-8 */
+    /* Up to 128 characters of UTF-8: hex below, or the inherited or
+     * transactionId string the tagger took it from, which outlive the
+     * batch's write; NULL until tagged. */
+    const char *operation_id;
+    char hex[33]; /* a trace-id, or the one derived from the liveWorkItemId */
     cd_opid_source_t source;
     const char *traceparent; /* the valid traceparent used (header or body), or NULL */
     const char *tracestate;  /* its valid tracestate, or NULL */
 } cd_tags_t;
 
 typedef struct cd_record {
-    /* Kafka coordinates and bytes; borrowed from the message behind `msg`. */
+    /* Kafka coordinates and bytes, copied into the batch (cd_batch_copy). */
     const char *topic;
     int32_t partition;
     int64_t offset;
-    const char *key;
+    const char *key; /* NULL for none */
     size_t key_len;
     const char *payload;
     size_t len;
     int64_t kafka_ts_ms; /* -1 when the broker gave none */
-    void *msg;           /* the consumer's message handle, released by cd_batch_clear's caller */
-    char *header_traceparent; /* owned copies of the Kafka headers of those names, or NULL */
-    char *header_tracestate;
+    const char *header_traceparent; /* the Kafka headers of those names, or NULL */
+    const char *header_tracestate;
 
     bool valid;
     cd_event_t event; /* when valid */
@@ -54,26 +59,42 @@ typedef struct cd_record {
     bool in_arena;    /* the event's JSON tree lives in the batch's arena */
 } cd_record_t;
 
+typedef struct cd_batch_block cd_batch_block_t;
+
 typedef struct cd_batch {
     cd_record_t *records;
     size_t count;
-    size_t cap;
+    size_t cap;            /* 0 for a view (cd_batch_view) */
+    size_t bytes;          /* of the messages' keys and values */
     cd_json_arena_t arena; /* the events' JSON trees, freed together by cd_batch_clear */
+    /* The messages' bytes, copied: the consumer's buffers go back to it at once. */
+    cd_batch_block_t *blocks, *block;
 } cd_batch_t;
 
 cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap);
-/* Releases the events and reasons of all records and empties the batch;
- * message handles must have been released by their owner before. */
+/* Releases the records' events, reasons and copies, and empties the batch. */
 void cd_batch_clear(cd_batch_t *batch);
 void cd_batch_fini(cd_batch_t *batch);
 
 /* Appends an empty record, growing the array if needed; NULL when out of memory. */
 cd_record_t *cd_batch_push(cd_batch_t *batch);
 
+/* A copy of len bytes, NUL-terminated, that lives until the batch is
+ * cleared; NULL when out of memory. */
+const char *cd_batch_copy(cd_batch_t *batch, const void *data, size_t len);
+
 /* Parses every record's payload: sets valid/event or reason. */
 void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits);
 
 /* Marks a record invalid with a reason (a copy is kept); for failures found after parsing. */
 void cd_record_reject(cd_record_t *rec, const char *reason);
+
+/* Records [from, from + n) of parent as a batch of their own, for writing
+ * part of a batch: shares them, owns nothing; never cleared or freed. */
+cd_batch_t cd_batch_view(const cd_batch_t *parent, size_t from, size_t n);
+
+/* Removes the records keep() says no to, keeping the order of the others
+ * (their copies stay until the batch is cleared); returns how many went. */
+size_t cd_batch_filter(cd_batch_t *batch, bool (*keep)(cd_record_t *rec, void *arg), void *arg);
 
 #endif

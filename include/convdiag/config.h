@@ -12,8 +12,22 @@
  *                             (security.protocol, sasl.*, ssl.*, ...)
  *   database.url              CONVDIAG_DATABASE_URL      (libpq conninfo or URL; empty:
  *                             libpq's PG* variables)
+ *   database.connect.timeout.ms    CONVDIAG_DATABASE_CONNECT_TIMEOUT_MS (default 10000)
+ *   database.statement.timeout.ms  CONVDIAG_DATABASE_STATEMENT_TIMEOUT_MS (default 60000)
+ *   database.lock.timeout.ms       CONVDIAG_DATABASE_LOCK_TIMEOUT_MS (default 10000)
+ *   database.tcp.user.timeout.ms   CONVDIAG_DATABASE_TCP_USER_TIMEOUT_MS (default 30000)
+ *   database.keepalives.idle.ms    CONVDIAG_DATABASE_KEEPALIVES_IDLE_MS (default 30000)
+ *                             the bounds of every PostgreSQL connection (pg.h); 0 leaves
+ *                             libpq's or the server's value
+ *   ingest.writers            CONVDIAG_INGEST_WRITERS    (default 2: threads, each with its
+ *                             own connection, writing the batches of its own partitions)
+ *   ingest.state.cache.bytes  CONVDIAG_INGEST_STATE_CACHE_BYTES (default 8 MiB, shared by
+ *                             the writers: conversation state kept between batches; 0: none)
  *   batch.max.events          CONVDIAG_BATCH_MAX_EVENTS  (default 5000)
- *   batch.max.wait.ms         CONVDIAG_BATCH_MAX_WAIT_MS (default 200)
+ *   batch.max.bytes           CONVDIAG_BATCH_MAX_BYTES   (default 1 MiB of messages)
+ *   batch.max.wait.ms         CONVDIAG_BATCH_MAX_WAIT_MS (default 200: the longest a
+ *                             message waits for its batch to close; a batch goes out at
+ *                             once when its writer is free and nothing more is waiting)
  *   event.max.bytes           CONVDIAG_EVENT_MAX_BYTES   (default 65536)
  *   scenarios.strict          CONVDIAG_SCENARIOS_STRICT  (default false)
  *   shutdown.timeout.ms       CONVDIAG_SHUTDOWN_TIMEOUT_MS (default 10000)
@@ -83,7 +97,15 @@ typedef struct cd_config {
     cd_config_prop_t *kafka_props; /* passthrough, in the order given */
     size_t kafka_props_count;
     char *database_url;
+    int database_connect_timeout_ms;
+    int database_statement_timeout_ms;
+    int database_lock_timeout_ms;
+    int database_tcp_user_timeout_ms;
+    int database_keepalives_idle_ms;
+    int ingest_writers;
+    size_t ingest_state_cache_bytes;
     size_t batch_max_events;
+    size_t batch_max_bytes;
     int batch_max_wait_ms;
     size_t event_max_bytes;
     bool scenarios_strict;

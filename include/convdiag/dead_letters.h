@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "convdiag/common.h"
+#include "convdiag/pg.h"
 
 /* Which dead letters; every condition given must hold. */
 typedef struct cd_dead_letter_filter {
@@ -46,7 +47,7 @@ void cd_dead_letter_list_fini(cd_dead_letter_list_t *list);
 typedef struct cd_dead_letters cd_dead_letters_t;
 
 /* NULL with err when the database cannot be reached. */
-cd_dead_letters_t *cd_dead_letters_new(const char *conninfo, cd_err_t *err);
+cd_dead_letters_t *cd_dead_letters_new(const cd_pg_conf_t *db, cd_err_t *err);
 void cd_dead_letters_free(cd_dead_letters_t *dl);
 
 /* How many dead letters the filter matches. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "convdiag/common.h"
+#include "convdiag/pg.h"
 
 enum {
     CD_HISTORY_TIMESTAMP,
@@ -34,7 +35,7 @@ typedef struct cd_history {
 
 /* Loads the timeline of a liveWorkItemId.  CD_ERROR with err when the query
  * fails; an unknown conversation is not an error: rows is 0. */
-cd_status_t cd_history_load(const char *conninfo, const char *live_work_item_id,
+cd_status_t cd_history_load(const cd_pg_conf_t *db, const char *live_work_item_id,
                             cd_history_t *out, cd_err_t *err);
 void cd_history_fini(cd_history_t *h);
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "convdiag/batch.h"
 #include "convdiag/common.h"
@@ -18,30 +19,72 @@
 
 typedef struct cd_kafka_consumer cd_kafka_consumer_t;
 
-/* Creates the consumer and subscribes to cfg->kafka_topic (comma-separated list allowed). */
-cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg, cd_err_t *err);
+/* A partition of a topic: the unit the group assigns, and of ownership. */
+typedef struct cd_kafka_partition {
+    const char *topic; /* valid during the call it is given in */
+    int32_t partition;
+} cd_kafka_partition_t;
 
 /*
- * Appends messages to the batch until it holds max records or wait_ms passed
- * since the call.  Serves rebalances.  Returns CD_ERROR on a fatal consumer
- * error (err says which).  Message handles in the batch stay owned by the
- * consumer until cd_kafka_consumer_release().
+ * Told from inside cd_kafka_consumer_drain (the polling thread) when the
+ * group assigns partitions to this member, and before it takes some away:
+ * revoking returns once nothing of those partitions is in flight, or may
+ * still be but will not store offsets, as it is the last moment to have
+ * offsets committed for the next owner.
  */
-cd_status_t cd_kafka_consumer_poll(cd_kafka_consumer_t *c, cd_batch_t *batch, size_t max,
-                                   int wait_ms, cd_err_t *err);
+typedef struct cd_kafka_rebalance_hooks {
+    void (*assigned)(void *arg, const cd_kafka_partition_t *parts, int n);
+    void (*revoking)(void *arg, const cd_kafka_partition_t *parts, int n);
+    void *arg;
+} cd_kafka_rebalance_hooks_t;
 
-/* Stores offset+1 of each partition's last record, for the next (auto) commit. */
+/* Creates the consumer and subscribes to cfg->kafka_topic (comma-separated
+ * list allowed); hooks (copied, may be NULL) hear of rebalances.  librdkafka's
+ * prefetch is sized from batch.max.bytes. */
+cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
+                                           const cd_kafka_rebalance_hooks_t *hooks,
+                                           cd_err_t *err);
+
+/* Readable when messages or rebalances wait: poll(2) on it, then drain. */
+int cd_kafka_consumer_fd(const cd_kafka_consumer_t *c);
+
+/* The batch a message of that partition joins; NULL when none can take it,
+ * which is the end of the run (see drain). */
+typedef cd_batch_t *(*cd_kafka_route_fn)(void *arg, const char *topic, int32_t partition);
+
+/*
+ * Takes, without waiting, up to max messages that have arrived, appending
+ * each, its bytes copied, to the batch route gives; serves rebalances.
+ * *taken gets how many.  CD_ERROR, err saying why, on a fatal
+ * consumer error, or when a message cannot be held (memory, or no batch
+ * for it): the run must end before any later offset of that partition is
+ * stored, for that message would be skipped.
+ */
+cd_status_t cd_kafka_consumer_drain(cd_kafka_consumer_t *c, cd_kafka_route_fn route, void *arg,
+                                    size_t max, size_t *taken, cd_err_t *err);
+
+/* Stores offset+1 of each partition's last record, for the next (auto)
+ * commit; from any thread.  A partition no longer assigned is skipped. */
 void cd_kafka_consumer_store_offsets(cd_kafka_consumer_t *c, const cd_batch_t *batch);
 
-/* Destroys the messages behind the batch's records; call before cd_batch_clear(). */
-void cd_kafka_consumer_release(cd_kafka_consumer_t *c, cd_batch_t *batch);
+/* Stops or restarts fetching some partitions (their writer has work enough).
+ * Messages of a partition fetched but not yet taken are dropped by
+ * librdkafka and fetched again on resume. */
+void cd_kafka_consumer_pause(cd_kafka_consumer_t *c, const cd_kafka_partition_t *parts, int n,
+                             bool pause);
 
-/* Stops or restarts fetching for the whole assignment (PostgreSQL unavailable). */
-void cd_kafka_consumer_pause(cd_kafka_consumer_t *c);
-void cd_kafka_consumer_resume(cd_kafka_consumer_t *c);
+/*
+ * Wakes the fetcher after the consumer queue was full.  librdkafka (2.0)
+ * stops fetching once its queue holds queued.max.messages.kbytes, and only
+ * looks again on a once-a-second tick: after taking a full queue, this
+ * seeks every partition to where consumption stands, which changes nothing
+ * (call it with nothing taken but not consumed) and wakes the fetcher now.
+ */
+void cd_kafka_consumer_wake_fetcher(cd_kafka_consumer_t *c);
 
-/* True once the member has an assignment and has read every assigned partition
- * to its end. */
+/* True once the group has given this member its assignment and every
+ * assigned partition has been read to its end: vacuously, with nothing
+ * assigned (more members than partitions). */
 bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c);
 
 /* Commits stored offsets synchronously and leaves the group. */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "convdiag/common.h"
+#include "convdiag/pg.h"
 #include "convdiag/export.h"
 #include "convdiag/export_policy.h"
 
@@ -32,9 +33,9 @@ typedef struct cd_outbox_group {
     bool *missing;        /* missing[i]: no longer stored; items[i] has only event_id */
 } cd_outbox_group_t;
 
-/* An outbox for a libpq conninfo or URL ("" = PG* environment); connects on
+/* An outbox of the database db (borrowed, must outlive it); connects on
  * first use.  NULL only when out of memory. */
-cd_outbox_t *cd_outbox_new(const char *conninfo);
+cd_outbox_t *cd_outbox_new(const cd_pg_conf_t *db);
 void cd_outbox_free(cd_outbox_t *ob);
 
 /*

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "convdiag/common.h"
+#include "convdiag/pg.h"
 
 enum {
     CD_STATS_SCENARIO_RUNS,  /* scenario_run_stats */
@@ -39,7 +40,7 @@ typedef struct cd_stats {
  * one read-only snapshot, so the sections agree with each other.  Days are
  * UTC days, times UTC RFC 3339 with milliseconds.
  */
-cd_status_t cd_stats_load(const char *conninfo, int64_t since_us, int64_t until_us,
+cd_status_t cd_stats_load(const cd_pg_conf_t *db, int64_t since_us, int64_t until_us,
                           const char *channel, cd_stats_t *out, cd_err_t *err);
 void cd_stats_fini(cd_stats_t *s);
 

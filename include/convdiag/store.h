@@ -1,27 +1,53 @@
 /*
- * store.h -- PostgreSQL storage of events and dead letters.
+ * store.h -- PostgreSQL storage of the ingest: events, conversation state,
+ * the export outbox and dead letters, one transaction per batch.
  *
- * A cd_store_t owns one libpq connection.  cd_store_write_batch() writes a
- * whole batch in one transaction: new events, tagged, into `events` (an
- * eventId already stored is a duplicate and changes nothing), the state of
- * their conversations into `conversations` and `scenario_runs`, and the
- * messages that are not valid events into `dead_letters` with their raw
- * bytes, Kafka coordinates and reason; the new events are also named in
- * the export outbox when exporting.  Conversations are locked for the
- * transaction, so instances sharing a topic never interleave on one.  Only
- * after it returns CD_OK may the batch's Kafka offsets be stored.
+ * A cd_store_t owns one connection, whose every wait is bounded (pg.h).
+ * The ingest runs a batch through it in this order (ingest/write.c):
+ *
+ *   cd_store_prepare_batch   outside any transaction: the partitions of the
+ *                            batch's days exist; events of days not kept
+ *                            become dead letters
+ *   cd_store_begin
+ *   cd_store_mark_duplicates events already stored (same eventId and time)
+ *   cd_store_load_state      the conversations the tag state lacks
+ *   (the tagger, tagging.h, tags the events and updates that state)
+ *   cd_store_write_batch     conversations, events, scenario runs, outbox,
+ *                            dead letters
+ *   cd_store_commit
+ *
+ * Conversation rows carry a version, one higher with each transaction that
+ * changes them: the state written must be the one loaded, or
+ * cd_store_write_batch fails with CD_STORE_CONFLICT, so that two writers
+ * given the same conversation (a message keyed to the wrong partition, two
+ * instances during a rebalance) never lose each other's changes.  Rows are
+ * locked in liveWorkItemId order, so writers cannot deadlock on them.
+ * After a failure the caller rolls back (cd_store_rollback) and asks
+ * cd_store_last_failure what to do.  Only after cd_store_commit returns
+ * CD_OK may the batch's Kafka offsets be stored.
  */
 #ifndef CONVDIAG_STORE_H
 #define CONVDIAG_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "convdiag/batch.h"
 #include "convdiag/common.h"
+#include "convdiag/pg.h"
 #include "convdiag/tagging.h"
 
 typedef struct cd_store cd_store_t;
+
+typedef struct cd_store_conf {
+    const cd_pg_conf_t *db; /* borrowed, must outlive the store */
+    const char *app;        /* application_name; borrowed */
+    int abandon_fd;         /* -1, or readable once every wait must end (shutdown) */
+    size_t outbox_group_max; /* eventIds per export_outbox row; 0: no outbox */
+    int retention_days;     /* events.retention.days (0 = keep forever) */
+    int future_max_days;    /* events.future.max.days (0 = no limit) */
+} cd_store_conf_t;
 
 typedef struct cd_store_result {
     size_t inserted;          /* new events */
@@ -30,47 +56,81 @@ typedef struct cd_store_result {
     size_t unknown_scenarios; /* new events whose scenario the catalogue does not know */
     size_t conversations;     /* conversations written */
     size_t runs;              /* scenario runs written */
-    size_t stale_runs;        /* open runs this batch flagged stale */
 } cd_store_result_t;
 
-/* A store for a libpq conninfo string or URL ("" = libpq's PG* environment);
- * it connects on first use.  tc (borrowed, must outlive the store) gives the
- * tagger's settings.  NULL only when out of memory. */
-cd_store_t *cd_store_new(const char *conninfo, const cd_tagger_conf_t *tc);
-void cd_store_free(cd_store_t *store);
+/* What the last failure of a store call means for its caller. */
+typedef enum cd_store_failure {
+    CD_STORE_FAILED_NOT = 0,
+    CD_STORE_UNAVAILABLE, /* PostgreSQL away, silent, restarting or read-only: wait, retry */
+    CD_STORE_CONTENTION,  /* a lock not granted in time, a deadlock: retry soon */
+    CD_STORE_CONFLICT,    /* a conversation changed by someone else since it was loaded:
+                           * discard the state, load it again, locked */
+    CD_STORE_DUPLICATE,   /* an event stored already: write again, duplicates marked */
+    CD_STORE_PARTITION,   /* no partition for an event (dropped meanwhile): again */
+    CD_STORE_ROW,         /* PostgreSQL refused a value of some row of the batch */
+    CD_STORE_ABANDONED,   /* the abandon fd ended the wait */
+    CD_STORE_FATAL,       /* anything else: trying again will not help */
+} cd_store_failure_t;
 
-/* Names every new event in the export outbox (export_outbox), group_max
- * eventIds to a row, in the batch's transaction; 0 (the default) writes no
- * outbox, for a service that does not export. */
-void cd_store_set_outbox(cd_store_t *store, size_t group_max);
+/* NULL only when out of memory.  The store connects on first use. */
+cd_store_t *cd_store_new(const cd_store_conf_t *conf);
+void cd_store_free(cd_store_t *store);
 
 /* Connects now and prepares the session.  CD_RETRY: the server cannot be
  * reached (yet); CD_ERROR: it can, but refuses, e.g. the schema is missing. */
 cd_status_t cd_store_connect(cd_store_t *store, cd_err_t *err);
 
+cd_store_failure_t cd_store_last_failure(const cd_store_t *store);
+
+/* Makes the partitions of the batch's days exist and turns events of days
+ * retention no longer keeps, or too far ahead, into dead letters (the
+ * record says why).  Not inside a transaction. */
+cd_status_t cd_store_prepare_batch(cd_store_t *store, cd_batch_t *batch, cd_err_t *err);
+
+cd_status_t cd_store_begin(cd_store_t *store, cd_err_t *err);
+
 /*
- * CD_OK: committed.  CD_RETRY: the server could not be reached or the
- * transaction hit a transient failure; nothing was committed, call again
- * later with the same batch (the store reconnects by itself).  CD_ERROR:
- * nothing was committed and trying again will not help.
- *
- * A record that PostgreSQL itself refuses (a value it cannot hold) is not
- * allowed to block the batch: it is moved to dead_letters with the server's
- * message, and the record is changed to say so.
+ * Marks duplicate the records with the eventId and timestamp (the key of
+ * events) of a record earlier in the batch, or, with check_stored, of a
+ * stored event: a replay is the same message, so it has both.  Without
+ * check_stored only the batch itself is looked at, and an event stored
+ * before shows as CD_STORE_DUPLICATE when written.
  */
-cd_status_t cd_store_write_batch(cd_store_t *store, cd_batch_t *batch, cd_store_result_t *res,
-                                 cd_err_t *err);
+cd_status_t cd_store_mark_duplicates(cd_store_t *store, cd_batch_t *batch, bool check_stored,
+                                     cd_err_t *err);
+
+/* Loads into st, from PostgreSQL, the conversations of the batch's new
+ * events that st does not hold, with their open and unpaired runs; with
+ * lock, holds their rows locked until the transaction ends. */
+cd_status_t cd_store_load_state(cd_store_t *store, const cd_batch_t *batch, cd_tag_state_t *st,
+                                bool lock, cd_err_t *err);
+
+/* Writes the batch as tagged: the conversations st->touched lists (version
+ * checked) with their changed runs (new ones get their run_id here), the
+ * new events, their outbox rows, the invalid records as dead letters. */
+cd_status_t cd_store_write_batch(cd_store_t *store, const cd_batch_t *batch, cd_tag_state_t *st,
+                                 cd_store_result_t *res, cd_err_t *err);
+
+cd_status_t cd_store_commit(cd_store_t *store, cd_err_t *err);
+void cd_store_rollback(cd_store_t *store);
+
+/* Forgets which partitions are known to exist: the next batch looks again
+ * (after CD_STORE_PARTITION). */
+void cd_store_forget_partitions(cd_store_t *store);
 
 /*
  * Flags stale the open runs that started longer ago than their scenario's
  * stale time by the wall clock: the runs of conversations that went silent,
- * which no later event of theirs will ever flag.  *flagged gets how many.
+ * which no later event of theirs will ever flag.  Their conversations'
+ * versions go up, so a writer holding them loads them again.  *flagged gets
+ * how many.  tc: the stale times.
  */
-cd_status_t cd_store_sweep_stale(cd_store_t *store, size_t *flagged, cd_err_t *err);
+cd_status_t cd_store_sweep_stale(cd_store_t *store, const cd_tagger_conf_t *tc, size_t *flagged,
+                                 cd_err_t *err);
 
 /* Applies the embedded migrations in order, each in its own transaction;
  * *applied receives how many were new.  Concurrent callers are serialized. */
-cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err);
+cd_status_t cd_store_migrate(const cd_pg_conf_t *db, int *applied, cd_err_t *err);
 
 /*
  * ---- events partitions (partitions.c) ----------------------------------
@@ -96,19 +156,6 @@ bool cd_store_partitions_name(int64_t day, char *buf, size_t size);
  * real date. */
 bool cd_store_partitions_parse_name(const char *name, int64_t *day);
 
-/*
- * Creates the partition of a day unless it exists, in a short transaction
- * of its own (creating a partition locks the whole events table, so it must
- * not happen inside a batch's transaction): conn must not be in one.  Another
- * instance creating it first is not a failure.  *created tells whether this
- * call created it.  CD_RETRY: transient (the connection, a lock not granted
- * within a few seconds); CD_ERROR: PostgreSQL refuses (e.g. events is not
- * partitioned: `convdiag migrate` has not been run).  conn is libpq's PGconn.
- */
-struct pg_conn;
-cd_status_t cd_store_partitions_create(struct pg_conn *conn, int64_t day, bool *created,
-                                       cd_err_t *err);
-
 typedef struct cd_store_partitions_result {
     size_t created; /* partitions created ahead of time */
     size_t dropped; /* partitions dropped by retention */
@@ -123,18 +170,8 @@ typedef struct cd_store_partitions_result {
  * A drop that cannot get its lock within a few seconds is left to the next
  * pass and counted in skipped.
  */
-cd_status_t cd_store_partitions_maintain(const char *conninfo, int ahead_days,
+cd_status_t cd_store_partitions_maintain(const cd_pg_conf_t *db, int abandon_fd, int ahead_days,
                                          int retention_days,
                                          cd_store_partitions_result_t *res, cd_err_t *err);
-
-/*
- * The days the store takes events of: an event of a day retention no longer
- * keeps (events.retention.days, 0 = keep forever) is written to dead_letters,
- * with the reason, instead of creating a partition that the next pass would
- * drop; so is one of a day more than future_max_days after today
- * (events.future.max.days, 0 = no limit), instead of creating a partition
- * for a producer's wrong clock.
- */
-void cd_store_partitions_set_window(cd_store_t *store, int retention_days, int future_max_days);
 
 #endif

@@ -33,7 +33,6 @@
 #include "convdiag/batch.h"
 #include "convdiag/common.h"
 #include "convdiag/config.h"
-#include "convdiag/strmap.h"
 
 /* "No such time" in the state's time fields. */
 #define CD_NO_TIME INT64_MIN
@@ -50,8 +49,9 @@ const char *cd_run_state_name(cd_run_state_t state);
 int cd_run_state_parse(const char *name);
 
 typedef struct cd_run {
-    int64_t run_id; /* 0 until stored */
-    bool dirty;     /* changed by this batch */
+    int64_t run_id; /* 0 until the store gives it one */
+    bool stored;    /* a row exists in PostgreSQL */
+    bool dirty;     /* changed by the batch in progress */
     char *scenario;
     char *category;
     cd_run_state_t state;
@@ -65,10 +65,14 @@ typedef struct cd_run {
     bool stale;
 } cd_run_t;
 
-typedef struct cd_conversation {
+typedef struct cd_conversation cd_conversation_t;
+
+struct cd_conversation {
     char *live_work_item_id;
-    bool stored; /* a row exists in PostgreSQL */
-    bool dirty;
+    bool stored;     /* a row exists in PostgreSQL */
+    bool dirty;      /* changed by the batch in progress (then in the state's touched list) */
+    int64_t version; /* conversations.version of the stored row; 0 while none */
+    uint64_t source; /* cd_tag_source() of the partition its last event came from */
     char *organization_id;
     char *channel_type;
     char *operation_id; /* NULL until the first event is tagged */
@@ -78,26 +82,68 @@ typedef struct cd_conversation {
     int64_t closed_us;  /* ConversationClosed, CD_NO_TIME while none */
     int64_t events, started, completed, failed, unknown_scenarios;
 
-    cd_run_t *runs; /* open and unpaired runs as loaded, plus the runs this batch touched */
+    cd_run_t *runs; /* its open and unpaired runs, plus those the batch in progress ended */
     size_t runs_count, runs_cap;
-} cd_conversation_t;
 
-/* The conversations one batch touches, found by liveWorkItemId. */
+    /* The state's own links: hash chain, recency list, memory charged. */
+    cd_conversation_t *hnext, *newer, *older;
+    size_t bytes;
+};
+
+/*
+ * The conversations a writer knows, found by liveWorkItemId: loaded from
+ * PostgreSQL once, then kept between batches, so that a batch does not read
+ * back what the batch before it wrote.  PostgreSQL stays the source of
+ * truth: whatever a failed transaction changed is dropped (discard) and
+ * loaded again, the conversations of a partition no longer owned are
+ * dropped (forget_source), and the least recently used go once the state
+ * holds more than max_bytes between batches.  A stored row's version tells
+ * whether someone else changed it since (store.h).
+ */
 typedef struct cd_tag_state {
-    cd_conversation_t *convs;
-    size_t count, cap;
-    cd_strmap_t index; /* liveWorkItemId -> index into convs */
+    cd_conversation_t **buckets;
+    size_t nbuckets, count;
+    cd_conversation_t *newest, *oldest; /* recency: a batch's conversations are the newest */
+    cd_conversation_t **touched;        /* changed by the batch in progress, in order */
+    size_t touched_count, touched_cap;
+    size_t bytes, max_bytes;
     size_t newly_stale; /* open runs flagged stale by the last cd_tagger_apply */
 } cd_tag_state_t;
 
-void cd_tag_state_init(cd_tag_state_t *st);
+/* max_bytes: how much the state keeps between batches (0: nothing). */
+void cd_tag_state_init(cd_tag_state_t *st, size_t max_bytes);
 void cd_tag_state_fini(cd_tag_state_t *st);
 void cd_tag_state_clear(cd_tag_state_t *st);
 cd_conversation_t *cd_tag_state_find(const cd_tag_state_t *st, const char *lwi);
-/* Adds an empty conversation (copying lwi); NULL when out of memory. */
+/* Adds an empty conversation (copying lwi), which must not be there yet;
+ * NULL when out of memory. */
 cd_conversation_t *cd_tag_state_add(cd_tag_state_t *st, const char *lwi);
 /* Adds an empty run to a conversation; NULL when out of memory. */
 cd_run_t *cd_conversation_add_run(cd_conversation_t *conv);
+/* Every conversation, newest first: for (c = first(st); c; c = c->older). */
+static inline cd_conversation_t *cd_tag_state_first(const cd_tag_state_t *st)
+{
+    return st->newest;
+}
+
+/* Marks c changed by the batch in progress (dirty, in touched, newest);
+ * false when out of memory. */
+bool cd_tag_state_touch(cd_tag_state_t *st, cd_conversation_t *c);
+/*
+ * The batch's transaction committed: what it changed is now stored (each
+ * touched row's version one higher), runs it ended leave memory, and the
+ * least recently used conversations go while over max_bytes.
+ */
+void cd_tag_state_commit(cd_tag_state_t *st);
+/* The batch's transaction failed: the conversations it changed are dropped,
+ * to be loaded again from what PostgreSQL holds. */
+void cd_tag_state_discard(cd_tag_state_t *st);
+/* Drops the conversations whose last event came from source (a partition
+ * revoked); between batches only. */
+void cd_tag_state_forget_source(cd_tag_state_t *st, uint64_t source);
+
+/* A partition's identity for cd_conversation_t.source. */
+uint64_t cd_tag_source(const char *topic, int32_t partition);
 
 typedef struct cd_tagger_conf {
     int64_t stale_after_ms; /* default 30 minutes */

@@ -105,6 +105,7 @@ bool cli_load_config(cli_t *cli)
             goto bad;
     }
     cd_log_set_level(cli->cfg.log_level);
+    cd_pg_conf_from_config(&cli->db, &cli->cfg);
     return true;
 
 bad:

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "convdiag/config.h"
+#include "convdiag/pg.h"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -53,6 +54,7 @@ typedef struct cli {
     char **sets; /* "key=value" in command-line order, applied last */
     int sets_count;
     cd_config_t cfg;
+    cd_pg_conf_t db; /* PostgreSQL as cfg says, once the configuration is loaded */
 } cli_t;
 
 void cli_init(cli_t *cli, const char *command);

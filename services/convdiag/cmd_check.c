@@ -163,7 +163,7 @@ static void print_envelope(checker_t *ck, long lineno, const cd_record_t *rec)
 
 /* Splits a wrapper line into the event's text and its headers; a plain event
  * line is its own event text.  Returns a reason on a malformed wrapper. */
-static const char *unwrap(const char *line, size_t len, cd_record_t *rec)
+static const char *unwrap(const char *line, size_t len, cd_batch_t *batch, cd_record_t *rec)
 {
     cJSON *root = cJSON_ParseWithLength(line, len);
     const char *why = NULL;
@@ -184,9 +184,10 @@ static const char *unwrap(const char *line, size_t len, cd_record_t *rec)
             goto out;
         }
         if (strcmp(h->string, "traceparent") == 0)
-            rec->header_traceparent = strdup(h->valuestring);
+            rec->header_traceparent =
+                cd_batch_copy(batch, h->valuestring, strlen(h->valuestring));
         else if (strcmp(h->string, "tracestate") == 0)
-            rec->header_tracestate = strdup(h->valuestring);
+            rec->header_tracestate = cd_batch_copy(batch, h->valuestring, strlen(h->valuestring));
     }
     if (!cd_json_member_span(line, len, "event", &rec->payload, &rec->len))
         why = "event: missing";
@@ -231,7 +232,7 @@ static bool check_line(checker_t *ck, cd_batch_t *batch, const char *line, size_
     }
     rec->topic = "stdin";
     rec->offset = lineno;
-    const char *why = unwrap(line, len, rec);
+    const char *why = unwrap(line, len, batch, rec);
     if (why) {
         print_rejection(lineno, why);
         goto out;
@@ -274,7 +275,7 @@ int cmd_check(int argc, char **argv)
 
     memset(&ck, 0, sizeof(ck));
     cd_buf_init(&ck.out);
-    cd_tag_state_init(&ck.state);
+    cd_tag_state_init(&ck.state, SIZE_MAX); /* never committed: all of stdin is one batch */
     cd_strmap_init(&ck.seen);
     cli_init(&cli, "check");
     int opt;

@@ -456,7 +456,7 @@ int cmd_dead_letters(int argc, char **argv)
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    if (!(dl = cd_dead_letters_new(cli.cfg.database_url, &err))) {
+    if (!(dl = cd_dead_letters_new(&cli.db, &err))) {
         fprintf(stderr, "convdiag dead-letters: %s\n", err.msg);
         rc = CLI_EXIT_FAILURE;
         goto out;

@@ -131,7 +131,7 @@ int cmd_history(int argc, char **argv)
     const char *lwi = argv[optind++];
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    if (cd_history_load(cli.cfg.database_url, lwi, &h, &err) != CD_OK) {
+    if (cd_history_load(&cli.db, lwi, &h, &err) != CD_OK) {
         fprintf(stderr, "convdiag history: %s\n", err.msg);
         rc = CLI_EXIT_FAILURE;
         goto out;

@@ -31,14 +31,14 @@ int cmd_migrate(int argc, char **argv)
 
     cd_err_t err;
     int applied;
-    if (cd_store_migrate(cli.cfg.database_url, &applied, &err) != CD_OK) {
+    if (cd_store_migrate(&cli.db, &applied, &err) != CD_OK) {
         fprintf(stderr, "convdiag migrate: %s\n", err.msg);
         rc = CLI_EXIT_FAILURE;
         goto out;
     }
     printf("migrate: %d migration(s) applied, schema up to date\n", applied);
     cd_store_partitions_result_t parts;
-    if (cd_store_partitions_maintain(cli.cfg.database_url, cli.cfg.events_partition_ahead_days,
+    if (cd_store_partitions_maintain(&cli.db, -1, cli.cfg.events_partition_ahead_days,
                                      cli.cfg.events_retention_days, &parts, &err) != CD_OK) {
         fprintf(stderr, "convdiag migrate: %s\n", err.msg);
         rc = CLI_EXIT_FAILURE;

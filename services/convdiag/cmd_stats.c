@@ -170,7 +170,7 @@ int cmd_stats(int argc, char **argv)
     }
     if ((rc = cli_finish(&cli, argc, argv)) != CLI_EXIT_OK)
         goto out;
-    if (cd_stats_load(cli.cfg.database_url, since_us, until_us, channel, &st, &err) != CD_OK) {
+    if (cd_stats_load(&cli.db, since_us, until_us, channel, &st, &err) != CD_OK) {
         fprintf(stderr, "convdiag stats: %s\n", err.msg);
         rc = CLI_EXIT_FAILURE;
         goto out;

@@ -1,12 +1,24 @@
-/* batch.c -- the ingest loop's unit of work; see batch.h. */
+/* batch.c -- the ingest's unit of work; see batch.h. */
 #include "convdiag/batch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Copies go into blocks of this size (a bigger message gets one of its own,
+ * freed when the batch is cleared); the blocks of this size are kept. */
+#define BLOCK_SIZE (256 * 1024)
+
+struct cd_batch_block {
+    cd_batch_block_t *next;
+    size_t size, used;
+    char data[];
+};
+
 cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap)
 {
     batch->count = 0;
+    batch->bytes = 0;
+    batch->blocks = batch->block = NULL;
     batch->cap = cap ? cap : 16;
     cd_json_arena_init(&batch->arena);
     batch->records = calloc(batch->cap, sizeof(*batch->records));
@@ -26,8 +38,23 @@ static void record_release(cd_record_t *rec)
 {
     release_event(rec);
     free(rec->reason);
-    free(rec->header_traceparent);
-    free(rec->header_tracestate);
+}
+
+/* Empties the blocks, keeping those of the usual size for the next batch. */
+static void reset_blocks(cd_batch_t *batch, bool keep)
+{
+    cd_batch_block_t **p = &batch->blocks;
+    while (*p) {
+        cd_batch_block_t *b = *p;
+        if (keep && b->size == BLOCK_SIZE) {
+            b->used = 0;
+            p = &b->next;
+        } else {
+            *p = b->next;
+            free(b);
+        }
+    }
+    batch->block = batch->blocks;
 }
 
 void cd_batch_clear(cd_batch_t *batch)
@@ -35,12 +62,45 @@ void cd_batch_clear(cd_batch_t *batch)
     for (size_t i = 0; i < batch->count; i++)
         record_release(&batch->records[i]);
     batch->count = 0;
+    batch->bytes = 0;
     cd_json_arena_reset(&batch->arena);
+    reset_blocks(batch, true);
+}
+
+const char *cd_batch_copy(cd_batch_t *batch, const void *data, size_t len)
+{
+    cd_batch_block_t *b = batch->block;
+
+    /* The next block with room, kept from an earlier batch, or a new one. */
+    while (b && b->size - b->used < len + 1)
+        b = b->next;
+    if (!b) {
+        size_t size = len + 1 > BLOCK_SIZE ? len + 1 : BLOCK_SIZE;
+        if (!(b = malloc(sizeof(*b) + size)))
+            return NULL;
+        b->size = size;
+        b->used = 0;
+        /* At the end of the chain, so that the kept blocks come first. */
+        cd_batch_block_t **p = &batch->blocks;
+        while (*p)
+            p = &(*p)->next;
+        b->next = NULL;
+        *p = b;
+    }
+    if (b->size == BLOCK_SIZE)
+        batch->block = b; /* a big one of its own is not filled further */
+    char *out = b->data + b->used;
+    if (len)
+        memcpy(out, data, len);
+    out[len] = '\0';
+    b->used += len + 1;
+    return out;
 }
 
 void cd_batch_fini(cd_batch_t *batch)
 {
     cd_batch_clear(batch);
+    reset_blocks(batch, false);
     cd_json_arena_fini(&batch->arena);
     free(batch->records);
     batch->records = NULL;
@@ -101,4 +161,28 @@ void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits)
     }
     if (in_arena)
         cd_json_arena_leave();
+}
+
+cd_batch_t cd_batch_view(const cd_batch_t *parent, size_t from, size_t n)
+{
+    cd_batch_t view = {.records = parent->records + from, .count = n};
+    return view;
+}
+
+size_t cd_batch_filter(cd_batch_t *batch, bool (*keep)(cd_record_t *rec, void *arg), void *arg)
+{
+    size_t kept = 0, n = batch->count;
+    for (size_t i = 0; i < n; i++) {
+        cd_record_t *rec = &batch->records[i];
+        if (keep(rec, arg)) {
+            if (kept != i)
+                batch->records[kept] = *rec;
+            kept++;
+            continue;
+        }
+        batch->bytes -= rec->len + rec->key_len;
+        record_release(rec);
+    }
+    batch->count = kept;
+    return n - kept;
 }

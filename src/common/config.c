@@ -30,8 +30,24 @@ static const struct setting {
      0, 0},
     {"database.url", "CONVDIAG_DATABASE_URL", K_STRING, offsetof(cd_config_t, database_url), 0,
      0},
+    {"database.connect.timeout.ms", "CONVDIAG_DATABASE_CONNECT_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, database_connect_timeout_ms), 0, 600000},
+    {"database.statement.timeout.ms", "CONVDIAG_DATABASE_STATEMENT_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, database_statement_timeout_ms), 0, 3600000},
+    {"database.lock.timeout.ms", "CONVDIAG_DATABASE_LOCK_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, database_lock_timeout_ms), 0, 3600000},
+    {"database.tcp.user.timeout.ms", "CONVDIAG_DATABASE_TCP_USER_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, database_tcp_user_timeout_ms), 0, 3600000},
+    {"database.keepalives.idle.ms", "CONVDIAG_DATABASE_KEEPALIVES_IDLE_MS", K_INT,
+     offsetof(cd_config_t, database_keepalives_idle_ms), 0, 3600000},
+    {"ingest.writers", "CONVDIAG_INGEST_WRITERS", K_INT, offsetof(cd_config_t, ingest_writers),
+     1, 16},
+    {"ingest.state.cache.bytes", "CONVDIAG_INGEST_STATE_CACHE_BYTES", K_SIZE,
+     offsetof(cd_config_t, ingest_state_cache_bytes), 0, 1024LL * 1024 * 1024},
     {"batch.max.events", "CONVDIAG_BATCH_MAX_EVENTS", K_SIZE,
      offsetof(cd_config_t, batch_max_events), 1, 1000000},
+    {"batch.max.bytes", "CONVDIAG_BATCH_MAX_BYTES", K_SIZE, offsetof(cd_config_t, batch_max_bytes),
+     65536, 256 * 1024 * 1024},
     {"batch.max.wait.ms", "CONVDIAG_BATCH_MAX_WAIT_MS", K_INT,
      offsetof(cd_config_t, batch_max_wait_ms), 1, 60000},
     {"event.max.bytes", "CONVDIAG_EVENT_MAX_BYTES", K_SIZE, offsetof(cd_config_t, event_max_bytes),
@@ -97,7 +113,15 @@ void cd_config_init(cd_config_t *cfg)
     cfg->kafka_topic = xstrdup("conversation-events");
     cfg->kafka_group = xstrdup("convdiag");
     cfg->database_url = xstrdup("");
+    cfg->database_connect_timeout_ms = 10000;
+    cfg->database_statement_timeout_ms = 60000;
+    cfg->database_lock_timeout_ms = 10000;
+    cfg->database_tcp_user_timeout_ms = 30000;
+    cfg->database_keepalives_idle_ms = 30000;
+    cfg->ingest_writers = 2;
+    cfg->ingest_state_cache_bytes = 8 * 1024 * 1024;
     cfg->batch_max_events = 5000;
+    cfg->batch_max_bytes = 1024 * 1024;
     cfg->batch_max_wait_ms = 200;
     cfg->event_max_bytes = 64 * 1024;
     cfg->shutdown_timeout_ms = 10000;

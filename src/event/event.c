@@ -455,8 +455,9 @@ cd_status_t cd_event_parse(cd_event_t *ev, const char *buf, size_t len,
     const char *end = NULL;
     ev->root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (!ev->root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : 0;
+        /* The parse end, not cJSON_GetErrorPtr(): that one is process-wide,
+         * and other threads parse too. */
+        size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
         return cd_err_set(err, CD_ERROR, "message is not valid JSON (error near byte offset %zu)",
                           off);
     }

@@ -26,6 +26,7 @@ typedef struct worker worker_t;
 
 struct cd_exporter {
     const cd_config_t *cfg;
+    cd_pg_conf_t db; /* the outbox's database, from cfg */
     cd_export_conn_t conn;
     cd_export_config_t env; /* what every envelope carries */
     char host[256];
@@ -503,7 +504,7 @@ cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomi
         return cd_err_set(err, CD_ERROR, "out of memory");
     ex->stop = stop;
     ex->progress_interval_ms = progress_interval_ms;
-    const char *db = ex->cfg->database_url;
+    cd_pg_conf_from_config(&ex->db, ex->cfg);
     for (int i = 0; i < workers; i++) {
         worker_t *w = &ex->workers[i];
         *w = (worker_t){.ex = ex,
@@ -513,7 +514,7 @@ cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomi
         cd_buf_init(&w->body);
         cd_buf_init(&w->one);
         ex->nworkers = i + 1;
-        w->outbox = cd_outbox_new(db);
+        w->outbox = cd_outbox_new(&ex->db);
         w->sender = cd_export_sender_new(ex->conn.track_url, ex->cfg->export_timeout_ms,
                                          ex->cfg->export_gzip_level);
         if (!w->outbox || !w->sender)

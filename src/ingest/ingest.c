@@ -1,21 +1,47 @@
-/* ingest.c -- the consume/parse/store loop; see ingest.h. */
+/*
+ * ingest.c -- the `run` loop: the polling thread, which routes each message
+ * to the writer owning its partition and hands batches over; see ingest.h.
+ *
+ * The loop waits on two descriptors, the consumer queue's and the writers'
+ * "done", and never on a writer: a writer that is busy (writing, or
+ * retrying while PostgreSQL is away) gets its next batch filled meanwhile.
+ * Once that batch is full the loop stops taking messages for a moment,
+ * which librdkafka's bounded prefetch turns into backpressure; if the
+ * writer is still busy after PAUSE_AFTER_MS, its partitions are paused
+ * instead, so the consumer goes on polling for the others, keeps its group
+ * membership and sees signals at once.  (Pausing is the exception: a
+ * resumed partition waits up to a second for its next fetch.)
+ * Partitions go to writers as the group assigns them, to the writer with
+ * the fewest, and stay there while assigned: a writer's conversation state
+ * is that of its partitions.
+ */
 #include "convdiag/ingest.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "convdiag/batch.h"
 #include "convdiag/kafka.h"
 #include "convdiag/log.h"
+#include "convdiag/pg.h"
 #include "convdiag/store.h"
 #include "convdiag/tagging.h"
+#include "convdiag/writer.h"
 
+#define SWEEP_INTERVAL_US (60 * 1000000LL)       /* wall-clock stale sweep */
+#define PARTITIONS_INTERVAL_US (600 * 1000000LL) /* partitions ahead, retention */
+#define REVOKE_WAIT_MAX_MS 10000 /* a writer finishing a revoked partition's batch */
+#define DRAIN_BUDGET 1024 /* messages taken between two looks at the time */
+#define PAUSE_AFTER_MS 1000 /* a full next batch waiting on a busy writer, then paused */
+#define IDLE_WAKE_MS 1000 /* heartbeat and timers while nothing happens */
 #define BACKOFF_MIN_MS 100
-#define SWEEP_INTERVAL_US (60 * 1000000LL) /* wall-clock stale sweep */
-#define PARTITIONS_INTERVAL_US (3600 * 1000000LL) /* partitions ahead, retention */
 #define BACKOFF_MAX_MS 5000
 
 /* What the loop tells Prometheus: the summary's counts, as they grow. */
@@ -24,48 +50,53 @@ typedef struct ingest_metrics {
     cd_metric_t *batches, *write_seconds, *last_commit, *postgres_up, *paused;
 } ingest_metrics_t;
 
+/* A partition the group gave us, and the writer that owns it. */
+typedef struct owned {
+    char *topic;
+    int32_t partition;
+    int slot;
+} owned_t;
+
+/* The polling thread's side of a writer. */
+typedef struct slot {
+    cd_writer_t *w;
+    cd_batch_t *filling; /* the next batch, filled here while the writer works */
+    int64_t full_us;     /* when filling got full with the writer busy; 0: it is not */
+    bool paused;         /* its partitions, filling being full and the writer busy */
+    int nparts;
+} slot_t;
+
 typedef struct ingest {
     const cd_config_t *cfg;
     const cd_ingest_opts_t *opts;
     cd_ingest_stats_t *stats;
     cd_kafka_consumer_t *consumer;
-    cd_store_t *store;
+    cd_pg_conf_t db;
     cd_event_limits_t limits;
     cd_tagger_conf_t tagger;
-    /*
-     * Two batches: while one is written to PostgreSQL by the writer thread,
-     * the next is polled and parsed here, so the two halves of the work
-     * overlap.  Transactions still run one at a time, in order, on one
-     * connection, and a batch's offsets are stored only once it has
-     * committed: the next batch's messages all come after its own.
-     */
-    cd_batch_t batches[2];
-    cd_batch_t *writing; /* being written (or retried); the writer's alone meanwhile */
-    cd_batch_t *next;    /* being polled and parsed */
-    pthread_t writer;
-    bool writer_started;
-    cd_status_t write_st; /* the writer's outcome, read after joining it */
-    cd_store_result_t write_res;
-    cd_err_t write_err;
-    int64_t started_us;
-    int64_t last_progress_us;
-    int64_t last_sweep_us;
-    int64_t next_partitions_us;
-    uint64_t last_progress_messages;
     cd_metrics_t *metrics;
     ingest_metrics_t m;
-    int64_t write_began_us;
+
+    slot_t *slots;
+    int nslots;
+    cd_batch_t *batches; /* two per writer, owned here, passed back and forth */
+    owned_t *owned;
+    int nowned, owned_cap, last_owned;
+    int done_pipe[2];    /* writers -> here: a batch is done */
+    int abandon_pipe[2]; /* here -> writers: readable once every wait must end */
+
+    /* PostgreSQL as the writers find it. */
+    pthread_mutex_t health_lock;
+    bool *writer_down;
+    int down_count;
+
+    cd_status_t failure; /* a writer's fatal outcome, CD_OK while none */
+    cd_err_t failure_err;
+    int64_t last_progress_us, last_sweep_us, next_partitions_us;
+    uint64_t last_progress_messages;
 } ingest_t;
 
 static bool stopping(const ingest_t *in) { return in->opts->stop && *in->opts->stop; }
-
-/* Next delay: doubled, capped, with +-25% jitter so instances do not retry in step. */
-static int backoff_next(int *delay_ms)
-{
-    int d = *delay_ms;
-    *delay_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
-    return d - d / 4 + rand() % (d / 2 + 1);
-}
 
 static void progress(ingest_t *in, bool force)
 {
@@ -110,7 +141,7 @@ static void register_metrics(ingest_t *in)
         METRIC(batches, CD_METRIC_COUNTER, "convdiag_batches_total",
                "Batches committed to PostgreSQL."),
         METRIC(write_seconds, CD_METRIC_COUNTER, "convdiag_batch_write_seconds_total",
-               "Time spent writing committed batches, retries included."),
+               "Time from handing batches to a writer to their commit, retries included."),
         METRIC(last_commit, CD_METRIC_GAUGE, "convdiag_last_commit_timestamp_seconds",
                "When the last batch committed (Unix time); 0 before the first."),
         METRIC(postgres_up, CD_METRIC_GAUGE, "convdiag_postgres_up",
@@ -124,283 +155,504 @@ static void register_metrics(ingest_t *in)
             cd_metrics_add(in->metrics, metrics[i].type, metrics[i].name, metrics[i].help);
 }
 
-/* PostgreSQL usable or not, for the gauge and the readiness probe. */
+/* PostgreSQL usable or not, for the gauges and the readiness probe. */
 static void postgres_state(ingest_t *in, bool up, const char *why)
 {
     cd_metric_set(in->m.postgres_up, up);
+    cd_metric_set(in->m.paused, !up);
     cd_metrics_set_ready(in->metrics, "postgres", up, why);
 }
 
-static void account(ingest_t *in, const cd_store_result_t *res)
+/* From the writers' threads: PostgreSQL is up once no writer finds it down. */
+static void writer_health(void *arg, int writer, bool up, const char *why)
 {
-    in->stats->inserted += res->inserted;
-    in->stats->duplicates += res->duplicates;
-    in->stats->dead_letters += res->dead_letters;
-    in->stats->unknown_scenarios += res->unknown_scenarios;
-    in->stats->stale_runs += res->stale_runs;
+    ingest_t *in = arg;
+    pthread_mutex_lock(&in->health_lock);
+    if (in->writer_down[writer] == up) {
+        in->writer_down[writer] = !up;
+        in->down_count += up ? -1 : 1;
+    }
+    if (!up || in->down_count == 0)
+        postgres_state(in, in->down_count == 0, why);
+    pthread_mutex_unlock(&in->health_lock);
+}
+
+static void account(ingest_t *in, const cd_writer_result_t *r)
+{
+    const cd_store_result_t *s = &r->totals.store;
+    in->stats->inserted += s->inserted;
+    in->stats->duplicates += s->duplicates;
+    in->stats->dead_letters += s->dead_letters;
+    in->stats->unknown_scenarios += s->unknown_scenarios;
+    in->stats->stale_runs += r->totals.stale_runs;
     in->stats->batches++;
-    cd_metric_add(in->m.stored, (double)res->inserted);
-    cd_metric_add(in->m.duplicates, (double)res->duplicates);
-    cd_metric_add(in->m.dead_letters, (double)res->dead_letters);
-    cd_metric_add(in->m.unknown_scenarios, (double)res->unknown_scenarios);
-    cd_metric_add(in->m.stale_runs, (double)res->stale_runs);
+    cd_metric_add(in->m.stored, (double)s->inserted);
+    cd_metric_add(in->m.duplicates, (double)s->duplicates);
+    cd_metric_add(in->m.dead_letters, (double)s->dead_letters);
+    cd_metric_add(in->m.unknown_scenarios, (double)s->unknown_scenarios);
+    cd_metric_add(in->m.stale_runs, (double)r->totals.stale_runs);
     cd_metric_add(in->m.batches, 1);
-    cd_metric_add(in->m.write_seconds, (double)(cd_mono_us() - in->write_began_us) / 1e6);
+    cd_metric_add(in->m.write_seconds, (double)r->write_us / 1e6);
     cd_metric_set(in->m.last_commit, (double)cd_now_us() / 1e6);
 }
 
-/* Polls into the next batch and parses what came. */
-static cd_status_t poll_next(ingest_t *in, size_t max, int wait_ms, cd_err_t *err)
+/* Collects what the writers finished; a fatal outcome ends the run. */
+static void collect(ingest_t *in)
 {
-    size_t before = in->next->count;
-    cd_status_t st = cd_kafka_consumer_poll(in->consumer, in->next, max, wait_ms, err);
-    in->stats->messages += in->next->count - before;
-    cd_metric_add(in->m.messages, (double)(in->next->count - before));
-    cd_metrics_heartbeat(in->metrics); /* polling again: the loop is alive */
-    cd_batch_parse(in->next, &in->limits);
-    return st;
-}
-
-/*
- * Writes in->writing again after a transient failure, with the assignment
- * paused, until it commits.  CD_OK: committed.  CD_RETRY: given up because of
- * shutdown (nothing stored, offsets untouched, so the messages are read
- * again later).  CD_ERROR: fatal.
- */
-static cd_status_t write_retry(ingest_t *in, cd_err_t *err)
-{
-    int delay_ms = BACKOFF_MIN_MS;
-    int64_t give_up_at = 0;
-    cd_status_t st;
-
-    cd_log_warn("run", "PostgreSQL unavailable, consumption paused, retrying: %s", err->msg);
-    cd_kafka_consumer_pause(in->consumer);
-    postgres_state(in, false, err->msg);
-    cd_metric_set(in->m.paused, 1);
-    for (;;) {
-        if (stopping(in)) {
-            if (!give_up_at)
-                give_up_at = cd_mono_us() + (int64_t)in->cfg->shutdown_timeout_ms * 1000;
-            else if (cd_mono_us() >= give_up_at) {
-                cd_log_warn("run", "shutdown deadline reached with %zu messages not stored; "
-                            "their offsets are not committed, they will be read again",
-                            in->writing->count + in->next->count);
-                st = CD_RETRY;
-                break;
-            }
+    char buf[64];
+    while (read(in->done_pipe[0], buf, sizeof(buf)) > 0)
+        ;
+    for (int i = 0; i < in->nslots; i++) {
+        cd_writer_result_t r;
+        size_t swept = cd_writer_swept(in->slots[i].w);
+        in->stats->stale_runs += swept;
+        cd_metric_add(in->m.stale_runs, (double)swept);
+        if (!cd_writer_collect(in->slots[i].w, &r))
+            continue;
+        if (r.status == CD_OK && r.messages)
+            account(in, &r);
+        else if (r.status == CD_ERROR && in->failure == CD_OK) {
+            in->failure = CD_ERROR;
+            in->failure_err = r.err;
         }
-        /* Keep serving the group while waiting.  Messages fetched before the
-         * pause join the next batch, never this one: they come after it. */
-        if (poll_next(in, SIZE_MAX, backoff_next(&delay_ms), err) == CD_ERROR)
-            return CD_ERROR;
-        cd_store_result_t res;
-        st = cd_store_write_batch(in->store, in->writing, &res, err);
-        if (st == CD_OK)
-            account(in, &res);
-        if (st != CD_RETRY)
-            break;
     }
-    cd_kafka_consumer_resume(in->consumer);
-    cd_metric_set(in->m.paused, 0);
-    if (st == CD_OK) {
-        postgres_state(in, true, NULL);
-        cd_log_info("run", "PostgreSQL is back, consumption resumed");
-    }
-    return st;
 }
 
-static void *writer_main(void *arg)
+/* ---- partitions and their writers ------------------------------------ */
+
+static int find_owned(const ingest_t *in, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < in->nowned; i++)
+        if (in->owned[i].partition == partition && strcmp(in->owned[i].topic, topic) == 0)
+            return i;
+    return -1;
+}
+
+/* The route of the consumer's drain: the filling batch of the partition's writer. */
+static cd_batch_t *route(void *arg, const char *topic, int32_t partition)
 {
     ingest_t *in = arg;
-    in->write_st = cd_store_write_batch(in->store, in->writing, &in->write_res, &in->write_err);
-    return NULL;
+    const owned_t *o = in->last_owned < in->nowned ? &in->owned[in->last_owned] : NULL;
+    /* Messages come in runs of one partition: the last answer, first. */
+    if (!o || o->partition != partition || strcmp(o->topic, topic) != 0) {
+        int i = find_owned(in, topic, partition);
+        if (i < 0)
+            return NULL;
+        in->last_owned = i;
+        o = &in->owned[i];
+    }
+    return in->slots[o->slot].filling;
 }
 
-/* Hands the next batch to the writer thread (written here if no thread can start). */
-static void write_start(ingest_t *in)
+/* The partitions of a slot, for pausing them. */
+static int slot_partitions(const ingest_t *in, int slot, cd_kafka_partition_t *out)
 {
-    cd_batch_t *b = in->writing;
-    in->writing = in->next;
-    in->next = b;
-    in->write_began_us = cd_mono_us();
-    in->writer_started = pthread_create(&in->writer, NULL, writer_main, in) == 0;
-    if (!in->writer_started)
-        writer_main(in);
+    int n = 0;
+    for (int i = 0; i < in->nowned; i++)
+        if (in->owned[i].slot == slot)
+            out[n++] = (cd_kafka_partition_t){in->owned[i].topic, in->owned[i].partition};
+    return n;
+}
+
+static void pause_slot(ingest_t *in, int slot, bool pause)
+{
+    slot_t *s = &in->slots[slot];
+    cd_kafka_partition_t *parts = calloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*parts));
+    if (!parts)
+        return; /* left as it is: the next pass tries again */
+    int n = slot_partitions(in, slot, parts);
+    if (n)
+        cd_kafka_consumer_pause(in->consumer, parts, n, pause);
+    free(parts);
+    s->paused = pause;
+}
+
+static void on_assigned(void *arg, const cd_kafka_partition_t *parts, int n)
+{
+    ingest_t *in = arg;
+    for (int i = 0; i < n; i++) {
+        if (find_owned(in, parts[i].topic, parts[i].partition) >= 0)
+            continue;
+        if (in->nowned == in->owned_cap) {
+            int cap = in->owned_cap ? in->owned_cap * 2 : 16;
+            owned_t *o = realloc(in->owned, (size_t)cap * sizeof(*o));
+            if (!o)
+                continue; /* its messages find no writer: the run ends (drain) */
+            in->owned = o;
+            in->owned_cap = cap;
+        }
+        int best = 0;
+        for (int k = 1; k < in->nslots; k++)
+            if (in->slots[k].nparts < in->slots[best].nparts)
+                best = k;
+        char *topic = strdup(parts[i].topic);
+        if (!topic)
+            continue;
+        in->owned[in->nowned++] = (owned_t){topic, parts[i].partition, best};
+        in->slots[best].nparts++;
+        cd_writer_assigned(in->slots[best].w);
+        if (in->slots[best].paused)
+            cd_kafka_consumer_pause(in->consumer, &parts[i], 1, true);
+    }
+}
+
+typedef struct revoked {
+    const cd_kafka_partition_t *parts;
+    int n;
+} revoked_t;
+
+static bool not_revoked(cd_record_t *rec, void *arg)
+{
+    const revoked_t *r = arg;
+    for (int i = 0; i < r->n; i++) {
+        if (r->parts[i].partition == rec->partition && strcmp(r->parts[i].topic, rec->topic) == 0)
+            return false;
+    }
+    return true;
 }
 
 /*
- * Waits for the batch being written, retries it if PostgreSQL was away, and
- * once it has committed stores its offsets.  Its messages are released either
- * way; those not stored are read again after a restart.
+ * Before partitions go to another member: their messages not handed yet
+ * are dropped (their offsets were never stored: the next owner reads
+ * them), a batch being written with them is waited for, so its offsets are
+ * in the commit the next owner starts from, and their conversations leave
+ * the writers' state.
  */
-static cd_status_t write_finish(ingest_t *in, cd_err_t *err)
+static void on_revoking(void *arg, const cd_kafka_partition_t *parts, int n)
 {
-    cd_status_t st;
+    ingest_t *in = arg;
+    revoked_t rv = {parts, n};
+    int wait_ms = in->cfg->shutdown_timeout_ms < REVOKE_WAIT_MAX_MS ? in->cfg->shutdown_timeout_ms
+                                                                     : REVOKE_WAIT_MAX_MS;
+    int64_t deadline = cd_mono_us() + (int64_t)wait_ms * 1000;
 
-    if (in->writer_started)
-        pthread_join(in->writer, NULL);
-    in->writer_started = false;
-    st = in->write_st;
-    if (st == CD_OK)
-        account(in, &in->write_res);
-    else
-        *err = in->write_err;
-    if (st == CD_RETRY)
-        st = write_retry(in, err);
-    if (st == CD_OK)
-        cd_kafka_consumer_store_offsets(in->consumer, in->writing);
-    cd_kafka_consumer_release(in->consumer, in->writing);
-    cd_batch_clear(in->writing);
-    return st;
-}
-
-/* Flags the open runs of silent conversations; a failure here only waits for the next try. */
-static void sweep_stale(ingest_t *in, bool now)
-{
-    size_t flagged;
-    cd_err_t err;
-
-    if (!now && cd_mono_us() - in->last_sweep_us < SWEEP_INTERVAL_US)
-        return;
-    in->last_sweep_us = cd_mono_us();
-    if (cd_store_sweep_stale(in->store, &flagged, &err) != CD_OK) {
-        cd_log_warn("run", "stale sweep skipped: %s", err.msg);
-        return;
+    for (int s = 0; s < in->nslots; s++)
+        cd_batch_filter(in->slots[s].filling, not_revoked, &rv);
+    for (int i = 0; i < n; i++) {
+        int k = find_owned(in, parts[i].topic, parts[i].partition);
+        if (k < 0)
+            continue;
+        slot_t *s = &in->slots[in->owned[k].slot];
+        if (!cd_writer_wait(s->w, deadline))
+            cd_log_warn("run", "writer %d still has a batch of %s[%d] at its revocation; "
+                        "its offsets will not be committed, the next owner reads it again",
+                        in->owned[k].slot, parts[i].topic, (int)parts[i].partition);
+        cd_writer_forget(s->w, cd_tag_source(parts[i].topic, parts[i].partition));
+        s->nparts--;
+        free(in->owned[k].topic);
+        in->owned[k] = in->owned[--in->nowned];
     }
-    in->stats->stale_runs += flagged;
-    cd_metric_add(in->m.stale_runs, (double)flagged);
-    if (flagged)
-        cd_log_info("run", "%zu open scenario run(s) flagged stale by the wall clock", flagged);
+    in->last_owned = 0;
 }
 
-/* Partitions ahead of time and retention; a failure only brings the next try forward. */
-static void maintain_partitions(ingest_t *in)
-{
-    cd_store_partitions_result_t r;
-    cd_err_t err;
+/* ---- the loop ----------------------------------------------------------- */
 
-    if (cd_mono_us() < in->next_partitions_us)
-        return;
-    if (cd_store_partitions_maintain(in->cfg->database_url, in->cfg->events_partition_ahead_days,
-                                     in->cfg->events_retention_days, &r, &err) != CD_OK) {
-        cd_log_warn("run", "partition maintenance failed, tried again in a minute: %s", err.msg);
-        in->next_partitions_us = cd_mono_us() + SWEEP_INTERVAL_US;
-        return;
+static bool batch_full(const ingest_t *in, const cd_batch_t *b)
+{
+    return b->count >= in->cfg->batch_max_events || b->bytes >= in->cfg->batch_max_bytes;
+}
+
+/*
+ * Hands each filled batch to its writer if that one is free: a batch goes
+ * as soon as it can, so it is small when the stream is slow and large when
+ * the writer was busy.  A full batch whose writer has been busy for
+ * PAUSE_AFTER_MS gets its partitions paused until the writer is free.
+ */
+static void dispatch(ingest_t *in)
+{
+    int64_t now = cd_mono_us();
+    for (int i = 0; i < in->nslots; i++) {
+        slot_t *s = &in->slots[i];
+        if (s->filling->count == 0)
+            continue;
+        if (cd_writer_idle(s->w)) {
+            s->filling = cd_writer_submit(s->w, s->filling);
+            s->full_us = 0;
+            if (s->paused)
+                pause_slot(in, i, false);
+        } else if (batch_full(in, s->filling) && !s->paused) {
+            if (!s->full_us)
+                s->full_us = now;
+            else if (now - s->full_us >= (int64_t)PAUSE_AFTER_MS * 1000)
+                pause_slot(in, i, true);
+        }
     }
-    in->next_partitions_us =
-        cd_mono_us() + (r.skipped ? SWEEP_INTERVAL_US : PARTITIONS_INTERVAL_US);
 }
 
-static cd_status_t connect_store(ingest_t *in, cd_err_t *err)
+/* A full batch waits for its busy writer, its partitions not paused (yet):
+ * taking more messages would only grow it. */
+static bool blocked(const ingest_t *in)
 {
+    for (int i = 0; i < in->nslots; i++)
+        if (!in->slots[i].paused && batch_full(in, in->slots[i].filling))
+            return true;
+    return false;
+}
+
+/*
+ * Takes what the consumer has: until nothing more waits, a batch is full,
+ * or batch.max.wait.ms since the round began (a backlog never runs dry).
+ * *more: messages may still be waiting.
+ */
+static cd_status_t drain(ingest_t *in, bool *more, cd_err_t *err)
+{
+    int64_t until = cd_mono_us() + (int64_t)in->cfg->batch_max_wait_ms * 1000;
+    size_t taken;
+
+    do {
+        if (cd_kafka_consumer_drain(in->consumer, route, in, DRAIN_BUDGET, &taken, err) != CD_OK)
+            return CD_ERROR;
+        *more = taken == DRAIN_BUDGET;
+        in->stats->messages += taken;
+        cd_metric_add(in->m.messages, (double)taken);
+    } while (*more && !blocked(in) && cd_mono_us() < until);
+    return CD_OK;
+}
+
+static void periodic(ingest_t *in)
+{
+    int64_t now = cd_mono_us();
+    cd_metrics_heartbeat(in->metrics);
+    progress(in, false);
+    if (now - in->last_sweep_us >= SWEEP_INTERVAL_US) {
+        in->last_sweep_us = now;
+        cd_writer_sweep(in->slots[0].w);
+    }
+    if (now >= in->next_partitions_us) {
+        in->next_partitions_us = now + PARTITIONS_INTERVAL_US;
+        cd_writer_maintain(in->slots[0].w, in->cfg->events_partition_ahead_days);
+    }
+}
+
+static bool settled(const ingest_t *in)
+{
+    for (int i = 0; i < in->nslots; i++)
+        if (in->slots[i].filling->count || !cd_writer_settled(in->slots[i].w))
+            return false;
+    return true;
+}
+
+/* Runs until stopped, caught up or failed. */
+static cd_status_t loop(ingest_t *in, cd_err_t *err)
+{
+    bool more = false, final_sweep = false, was_blocked = false;
+
+    while (!stopping(in)) {
+        /* A busy writer says when it is done; while a batch is blocked the
+         * consumer's descriptor is left alone, as it would stay readable. */
+        bool wait_writers = blocked(in);
+        struct pollfd fds[2] = {{.fd = in->done_pipe[0], .events = POLLIN},
+                                {.fd = cd_kafka_consumer_fd(in->consumer), .events = POLLIN}};
+        int timeout = wait_writers ? PAUSE_AFTER_MS / 4 : more ? 0 : IDLE_WAKE_MS;
+        if (poll(fds, wait_writers ? 1 : 2, timeout) < 0 && errno != EINTR)
+            return cd_err_set(err, CD_ERROR, "poll: %s", strerror(errno));
+        collect(in);
+        if (in->failure != CD_OK) {
+            *err = in->failure_err;
+            return in->failure;
+        }
+        dispatch(in);
+        if (blocked(in)) {
+            was_blocked = true;
+        } else {
+            if (drain(in, &more, err) != CD_OK)
+                return CD_ERROR;
+            /* The queue may have been full meanwhile: librdkafka then waits
+             * for its own tick to fetch again, unless woken. */
+            if (was_blocked && !more) {
+                cd_kafka_consumer_wake_fetcher(in->consumer);
+                was_blocked = false;
+            }
+        }
+        dispatch(in);
+        periodic(in);
+        if (in->opts->until_caught_up && !more && settled(in) &&
+            cd_kafka_consumer_caught_up(in->consumer)) {
+            if (final_sweep)
+                return CD_OK;
+            final_sweep = true; /* once more, after the sweep the writers settle */
+            cd_writer_sweep(in->slots[0].w);
+        }
+    }
+    return CD_OK;
+}
+
+/* Waits for the writers' batches until the shutdown deadline, then makes
+ * them give up; what was not stored is read again by the next owner. */
+static void finish_writers(ingest_t *in)
+{
+    int64_t deadline = cd_mono_us() + (int64_t)in->cfg->shutdown_timeout_ms * 1000;
+    bool abandoned = false;
+
+    for (int i = 0; i < in->nslots; i++) {
+        if (cd_writer_wait(in->slots[i].w, deadline))
+            continue;
+        if (!abandoned) {
+            cd_log_warn("run", "shutdown deadline reached with batches not stored; their offsets "
+                        "are not committed, they will be read again");
+            ssize_t n = write(in->abandon_pipe[1], "1", 1);
+            (void)n;
+            abandoned = true;
+        }
+        cd_writer_wait(in->slots[i].w, INT64_MAX);
+    }
+    collect(in);
+}
+
+/* PostgreSQL reachable and migrated, before anything is consumed. */
+static cd_status_t wait_for_postgres(ingest_t *in, cd_err_t *err)
+{
+    cd_store_conf_t sc = {.db = &in->db, .app = "convdiag", .abandon_fd = -1};
+    cd_store_t *probe = cd_store_new(&sc);
     int delay_ms = BACKOFF_MIN_MS;
     bool warned = false;
-
-    if (!(in->store = cd_store_new(in->cfg->database_url, &in->tagger)))
-        return cd_err_set(err, CD_ERROR, "out of memory");
-    /* One outbox row per export request's worth of events. */
-    cd_store_set_outbox(in->store,
-                        in->cfg->export_enabled ? in->cfg->export_batch_max_items : 0);
-    cd_store_partitions_set_window(in->store, in->cfg->events_retention_days,
-                                   in->cfg->events_future_max_days);
     cd_status_t st;
-    while ((st = cd_store_connect(in->store, err)) != CD_OK) {
-        if (st == CD_ERROR || stopping(in))
-            return CD_ERROR;
+
+    if (!probe)
+        return cd_err_set(err, CD_ERROR, "out of memory");
+    while ((st = cd_store_connect(probe, err)) == CD_RETRY && !stopping(in)) {
         if (!warned) {
             cd_log_warn("run", "waiting for PostgreSQL: %s", err->msg);
             postgres_state(in, false, err->msg);
             warned = true;
         }
         cd_metrics_heartbeat(in->metrics); /* waiting on purpose is not being stuck */
-        struct timespec ts = {0, 0};
-        int ms = backoff_next(&delay_ms);
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+        struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
+        delay_ms = delay_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay_ms * 2;
     }
-    postgres_state(in, true, NULL);
+    cd_store_free(probe);
+    if (st == CD_OK)
+        postgres_state(in, true, NULL);
+    return st == CD_OK ? CD_OK : CD_ERROR;
+}
+
+static cd_status_t start_writers(ingest_t *in, cd_err_t *err)
+{
+    int n = in->cfg->ingest_writers;
+
+    if (!(in->slots = calloc((size_t)n, sizeof(*in->slots))) ||
+        !(in->batches = calloc((size_t)n * 2, sizeof(*in->batches))) ||
+        !(in->writer_down = calloc((size_t)n, sizeof(*in->writer_down))))
+        return cd_err_set(err, CD_ERROR, "out of memory starting %d writers", n);
+    for (int i = 0; i < n; i++) {
+        /* Room for a full batch from the start: growing it while messages
+         * come would be an allocation that may fail mid-stream. */
+        if (cd_batch_init(&in->batches[2 * i], in->cfg->batch_max_events) != CD_OK ||
+            cd_batch_init(&in->batches[2 * i + 1], in->cfg->batch_max_events) != CD_OK)
+            return cd_err_set(err, CD_ERROR, "out of memory allocating batches of %zu",
+                              in->cfg->batch_max_events);
+        cd_writer_conf_t wc = {
+            .index = i,
+            .db = &in->db,
+            .tagger = &in->tagger,
+            .limits = &in->limits,
+            .consumer = in->consumer,
+            /* One outbox row per export request's worth of events. */
+            .outbox_group_max = in->cfg->export_enabled ? in->cfg->export_batch_max_items : 0,
+            .retention_days = in->cfg->events_retention_days,
+            .future_max_days = in->cfg->events_future_max_days,
+            .state_bytes = in->cfg->ingest_state_cache_bytes / (size_t)n,
+            .batch = &in->batches[2 * i + 1],
+            .done_fd = in->done_pipe[1],
+            .abandon_fd = in->abandon_pipe[0],
+            .health = writer_health,
+            .health_arg = in,
+        };
+        in->slots[i].filling = &in->batches[2 * i];
+        if (!(in->slots[i].w = cd_writer_new(&wc, err)))
+            return CD_ERROR;
+        in->nslots = i + 1;
+    }
     return CD_OK;
+}
+
+static void release_filling(ingest_t *in)
+{
+    for (int i = 0; i < in->nslots; i++)
+        cd_batch_clear(in->slots[i].filling);
 }
 
 cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
                           cd_ingest_stats_t *stats, cd_err_t *err)
 {
-    ingest_t in = {.cfg = cfg, .opts = opts, .stats = stats, .metrics = opts->metrics};
+    ingest_t in = {.cfg = cfg,
+                   .opts = opts,
+                   .stats = stats,
+                   .metrics = opts->metrics,
+                   .done_pipe = {-1, -1},
+                   .abandon_pipe = {-1, -1}};
+    cd_kafka_rebalance_hooks_t hooks = {on_assigned, on_revoking, &in};
     cd_status_t st = CD_ERROR;
 
     memset(stats, 0, sizeof(*stats));
+    pthread_mutex_init(&in.health_lock, NULL);
+    cd_pg_conf_from_config(&in.db, cfg);
     cd_event_limits_init(&in.limits);
     in.limits.max_bytes = cfg->event_max_bytes;
     in.limits.strict_scenarios = cfg->scenarios_strict;
     cd_tagger_conf_from_config(&in.tagger, cfg);
-    srand((unsigned)cd_now_us());
-    in.started_us = in.last_progress_us = in.last_sweep_us = cd_mono_us();
+    in.last_progress_us = in.last_sweep_us = cd_mono_us();
     register_metrics(&in);
     cd_metrics_set_ready(in.metrics, "kafka", false, "the consumer is not created yet");
 
-    if (cd_batch_init(&in.batches[0], cfg->batch_max_events) != CD_OK ||
-        cd_batch_init(&in.batches[1], cfg->batch_max_events) != CD_OK) {
-        cd_err_set(err, CD_ERROR, "out of memory allocating batches of %zu",
-                   cfg->batch_max_events);
+    if (pipe2(in.done_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        pipe2(in.abandon_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        cd_err_set(err, CD_ERROR, "cannot create the writers' pipes: %s", strerror(errno));
         goto done;
     }
-    in.writing = &in.batches[0];
-    in.next = &in.batches[1];
-    if (connect_store(&in, err) != CD_OK)
+    if (wait_for_postgres(&in, err) != CD_OK)
         goto done;
-    maintain_partitions(&in);
-    if (!(in.consumer = cd_kafka_consumer_new(cfg, err)))
+    cd_store_partitions_result_t pr;
+    cd_err_t perr;
+    if (cd_store_partitions_maintain(&in.db, -1, cfg->events_partition_ahead_days,
+                                     cfg->events_retention_days, &pr, &perr) != CD_OK)
+        cd_log_warn("run", "partition maintenance failed, tried again later: %s", perr.msg);
+    in.next_partitions_us = cd_mono_us() + PARTITIONS_INTERVAL_US;
+    if (!(in.consumer = cd_kafka_consumer_new(cfg, &hooks, err)))
+        goto done;
+    if (start_writers(&in, err) != CD_OK)
         goto done;
     /* librdkafka reconnects to brokers on its own; a broker away shows as lag. */
     cd_metrics_set_ready(in.metrics, "kafka", true, NULL);
 
-    bool writing = false;
-    st = CD_OK;
-    while (!stopping(&in)) {
-        if ((st = poll_next(&in, cfg->batch_max_events, cfg->batch_max_wait_ms, err)) != CD_OK)
-            break;
-        if (writing) {
-            writing = false;
-            if ((st = write_finish(&in, err)) != CD_OK)
-                break;
-        }
-        /* The store is idle here: its other work goes in between batches. */
-        progress(&in, false);
-        sweep_stale(&in, false);
-        maintain_partitions(&in);
-        if (in.next->count > 0) {
-            write_start(&in);
-            writing = true;
-        } else if (opts->until_caught_up && cd_kafka_consumer_caught_up(in.consumer)) {
-            sweep_stale(&in, true);
-            break;
-        }
-    }
-    /* Stopped: the batch being written is finished and committed; one polled
-     * but not begun is left, its offsets not stored, to be read again. */
-    if (writing) {
-        cd_err_t werr;
-        cd_status_t wst = write_finish(&in, st == CD_OK ? err : &werr);
-        if (st == CD_OK)
-            st = wst;
-    }
-    if (st == CD_RETRY) /* shutdown while PostgreSQL was away: not a failure of ours */
-        st = CD_OK;
-
-    cd_err_t cerr;
-    if (cd_kafka_consumer_close(in.consumer, &cerr) != CD_OK) {
-        cd_log_warn("run", "%s", cerr.msg);
+    st = loop(&in, err);
+    /* Stopped, caught up or failed: the batches being written are finished
+     * (until the deadline); those not handed yet are left, their offsets
+     * not stored, to be read again. */
+    finish_writers(&in);
+    release_filling(&in);
+    if (st == CD_OK && in.failure != CD_OK) {
+        st = in.failure;
+        *err = in.failure_err;
     }
     if (opts->progress_interval_ms > 0)
         progress(&in, true);
 
 done:
-    if (in.consumer)
-        cd_kafka_consumer_release(in.consumer, in.next);
+    /* Closed while the writers still exist: the revocation it makes calls on them. */
+    if (in.consumer) {
+        cd_err_t cerr;
+        if (cd_kafka_consumer_close(in.consumer, &cerr) != CD_OK)
+            cd_log_warn("run", "%s", cerr.msg);
+    }
+    for (int i = 0; i < in.nslots; i++)
+        cd_writer_free(in.slots[i].w);
     cd_kafka_consumer_free(in.consumer);
-    cd_store_free(in.store);
-    cd_batch_fini(&in.batches[0]);
-    cd_batch_fini(&in.batches[1]);
+    for (int i = 0; in.batches && i < 2 * cfg->ingest_writers; i++)
+        cd_batch_fini(&in.batches[i]);
+    for (int i = 0; i < in.nowned; i++)
+        free(in.owned[i].topic);
+    free(in.owned);
+    free(in.batches);
+    free(in.slots);
+    free(in.writer_down);
+    for (int i = 0; i < 2; i++) {
+        if (in.done_pipe[i] >= 0)
+            close(in.done_pipe[i]);
+        if (in.abandon_pipe[i] >= 0)
+            close(in.abandon_pipe[i]);
+    }
+    pthread_mutex_destroy(&in.health_lock);
     return st;
 }

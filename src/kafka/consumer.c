@@ -5,10 +5,18 @@
  * only ever commits what cd_kafka_consumer_store_offsets() stored, i.e.
  * what PostgreSQL already holds.  A crash between the database commit and the
  * offset commit replays those messages; eventId deduplication absorbs them.
+ *
+ * The consumer queue signals a pipe when it goes from empty to not empty,
+ * so the polling thread can wait on it beside its other work (poll(2)),
+ * and takes what waits without blocking.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convdiag/kafka.h"
 #include "convdiag/log.h"
@@ -16,10 +24,13 @@
 
 struct cd_kafka_consumer {
     rd_kafka_t *rk;
+    rd_kafka_queue_t *queue; /* the consumer queue, signalling wake[1] */
+    int wake[2];
+    cd_kafka_rebalance_hooks_t hooks;
     /* Our view of the assignment, with "read to the end" per partition, for caught_up. */
     rd_kafka_topic_partition_list_t *assigned;
     bool *at_end;
-    bool paused;
+    bool assignment_given; /* the group has given us our part since the last revocation */
 };
 
 static int find_partition(const cd_kafka_consumer_t *c, const char *topic, int32_t partition)
@@ -46,6 +57,7 @@ static void track_assign(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_
             rd_kafka_topic_partition_list_add(c->assigned, parts->elems[i].topic,
                                               parts->elems[i].partition);
     reset_at_end(c);
+    c->assignment_given = true;
 }
 
 static void track_revoke(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
@@ -60,6 +72,16 @@ static void track_revoke(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_
                                               parts->elems[i].partition);
     }
     reset_at_end(c);
+    c->assignment_given = false; /* a rebalance is under way */
+}
+
+/* The hooks' view of a partition list; NULL when out of memory (hooks skipped). */
+static cd_kafka_partition_t *hook_list(const rd_kafka_topic_partition_list_t *parts)
+{
+    cd_kafka_partition_t *l = calloc((size_t)(parts->cnt ? parts->cnt : 1), sizeof(*l));
+    for (int i = 0; l && i < parts->cnt; i++)
+        l[i] = (cd_kafka_partition_t){parts->elems[i].topic, parts->elems[i].partition};
+    return l;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -67,6 +89,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     cd_kafka_consumer_t *c = opaque;
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    cd_kafka_partition_t *list = hook_list(parts);
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         cd_log_info("kafka", "assigned %d partition(s)", parts->cnt);
@@ -80,14 +103,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
         }
         track_assign(c, parts);
-        if (c->paused)
-            rd_kafka_pause_partitions(rk, parts);
+        if (c->hooks.assigned && list)
+            c->hooks.assigned(c->hooks.arg, list, parts->cnt);
+        free(list);
         return;
     }
 
-    /* Revocation: commit the offsets stored so far (only ever those of committed
-     * batches), so the next owner starts right after them. */
+    /* Revocation: what is in flight of these partitions settles first, then
+     * the offsets stored so far (only ever those of committed batches) are
+     * committed, so the next owner starts right after them. */
     cd_log_info("kafka", "revoked %d partition(s)", parts->cnt);
+    if (c->hooks.revoking && list)
+        c->hooks.revoking(c->hooks.arg, list, parts->cnt);
+    free(list);
     rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         cd_log_warn("kafka", "commit on revoke failed: %s", rd_kafka_err2str(cerr));
@@ -102,16 +130,31 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg, cd_err_t *err)
+/* librdkafka's prefetch, about what one batch holds: memory stays small at
+ * any backlog.  A fetch brings up to max.partition.fetch.bytes of every
+ * partition, a quarter of a batch each, so one response does not overshoot
+ * the queue's bound several times over. */
+static void prefetch_settings(const cd_config_t *cfg, char kbytes[24], char partition[24])
 {
-    static const char *const defaults[] = {
+    size_t b = cfg->batch_max_bytes;
+    snprintf(kbytes, 24, "%zu", b / 1024);
+    snprintf(partition, 24, "%zu", b / 4);
+}
+
+cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
+                                           const cd_kafka_rebalance_hooks_t *hooks,
+                                           cd_err_t *err)
+{
+    char kbytes[24], partition[24];
+    prefetch_settings(cfg, kbytes, partition);
+    const char *const defaults[] = {
         "enable.auto.commit", "true",
         "auto.commit.interval.ms", "1000",
         "enable.auto.offset.store", "false",
         "enable.partition.eof", "true",
         "auto.offset.reset", "earliest",
-        /* Bounds what is prefetched, hence memory while PostgreSQL is down. */
-        "queued.max.messages.kbytes", "16384",
+        "queued.max.messages.kbytes", kbytes,
+        "max.partition.fetch.bytes", partition,
         NULL,
     };
     cd_kafka_consumer_t *c = calloc(1, sizeof(*c));
@@ -123,8 +166,15 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg, cd_err_t *err
         cd_err_set(err, CD_ERROR, "out of memory");
         return NULL;
     }
+    c->wake[0] = c->wake[1] = -1;
+    if (hooks)
+        c->hooks = *hooks;
     c->assigned = rd_kafka_topic_partition_list_new(8);
     reset_at_end(c);
+    if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        cd_err_set(err, CD_ERROR, "cannot create the consumer's pipe: %s", strerror(errno));
+        goto fail;
+    }
 
     if (!(conf = cd_kafka_conf_new(cfg, defaults, err)))
         goto fail;
@@ -141,10 +191,12 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg, cd_err_t *err
     }
     conf = NULL; /* owned by rk now */
     rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->queue, c->wake[1], "1", 1);
 
     topics = rd_kafka_topic_partition_list_new(1);
     char *list = strdup(cfg->kafka_topic), *save = NULL;
-    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
         rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
     free(list);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
@@ -163,70 +215,97 @@ fail:
     return NULL;
 }
 
+int cd_kafka_consumer_fd(const cd_kafka_consumer_t *c) { return c->wake[0]; }
+
 /*
- * A copy of the last header of that name, if it is printable ASCII of sane
- * length (both W3C headers are); anything else cannot be valid trace context
- * and is treated as absent.
+ * A copy of the last header of that name into *out, if it is printable
+ * ASCII of sane length (both W3C headers are); anything else cannot be
+ * valid trace context and is treated as absent (*out NULL).  False only
+ * when the copy cannot be made: the header must not silently go missing.
  */
-static char *header_copy(rd_kafka_message_t *m, const char *name)
+static bool header_copy(cd_batch_t *batch, rd_kafka_message_t *m, const char *name,
+                        const char **out)
 {
     rd_kafka_headers_t *hdrs;
     const void *val;
     size_t size;
 
+    *out = NULL;
     if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         rd_kafka_header_get_last(hdrs, name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         !val || size > 1024)
-        return NULL;
+        return true;
     for (size_t i = 0; i < size; i++)
         if (((const unsigned char *)val)[i] < 0x20 || ((const unsigned char *)val)[i] > 0x7e)
-            return NULL;
-    return strndup(val, size);
+            return true;
+    return (*out = cd_batch_copy(batch, val, size)) != NULL;
 }
 
-static void add_record(cd_batch_t *batch, rd_kafka_message_t *m, cd_err_t *oom)
+/*
+ * Appends a record of m to the batch, with copies of its bytes, so that
+ * librdkafka's buffer goes back at once: a fetch response is freed only
+ * when the last message from it is, and messages held in batches would
+ * keep many alive.  False when it cannot be held.
+ */
+static bool add_record(cd_batch_t *batch, const rd_kafka_message_t *m)
 {
     cd_record_t *rec = cd_batch_push(batch);
-    if (!rec) {
-        /* The message is not stored, so its offset is never stored either: it is re-read. */
-        cd_err_set(oom, CD_ERROR, "out of memory growing the batch");
-        rd_kafka_message_destroy(m);
-        return;
-    }
+    if (!rec)
+        return false;
     rd_kafka_timestamp_type_t tstype;
-    rec->topic = rd_kafka_topic_name(m->rkt);
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    /* Consecutive records mostly share their topic: one copy for them. */
+    const cd_record_t *prev = batch->count > 1 ? rec - 1 : NULL;
+    rec->topic = prev && strcmp(prev->topic, topic) == 0
+                     ? prev->topic
+                     : cd_batch_copy(batch, topic, strlen(topic));
     rec->partition = m->partition;
     rec->offset = m->offset;
-    rec->key = m->key;
-    rec->key_len = m->key_len;
-    rec->payload = m->payload ? m->payload : "";
-    rec->len = m->len;
+    rec->key_len = m->key ? m->key_len : 0;
+    rec->key = m->key ? cd_batch_copy(batch, m->key, m->key_len) : NULL;
+    rec->len = m->payload ? m->len : 0;
+    rec->payload = cd_batch_copy(batch, m->payload, rec->len);
     rec->kafka_ts_ms = rd_kafka_message_timestamp(m, &tstype);
-    rec->msg = m;
-    rec->header_traceparent = header_copy(m, "traceparent");
-    rec->header_tracestate = header_copy(m, "tracestate");
+    batch->bytes += rec->len + rec->key_len;
+    return rec->topic && (rec->key || !m->key) && rec->payload &&
+           header_copy(batch, (rd_kafka_message_t *)m, "traceparent", &rec->header_traceparent) &&
+           header_copy(batch, (rd_kafka_message_t *)m, "tracestate", &rec->header_tracestate);
 }
 
-cd_status_t cd_kafka_consumer_poll(cd_kafka_consumer_t *c, cd_batch_t *batch, size_t max,
-                                   int wait_ms, cd_err_t *err)
+static void drain_wake(cd_kafka_consumer_t *c)
 {
-    int64_t deadline = cd_mono_us() + (int64_t)wait_ms * 1000;
-    cd_err_t oom = {{0}};
+    char buf[64];
+    while (read(c->wake[0], buf, sizeof(buf)) > 0)
+        ;
+}
 
-    while (batch->count < max) {
-        int64_t left_ms = (deadline - cd_mono_us()) / 1000;
-        if (left_ms <= 0)
-            break;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)left_ms);
+cd_status_t cd_kafka_consumer_drain(cd_kafka_consumer_t *c, cd_kafka_route_fn route, void *arg,
+                                    size_t max, size_t *taken, cd_err_t *err)
+{
+    *taken = 0;
+    drain_wake(c);
+    while (*taken < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
         if (!m)
-            continue;
+            break;
         if (!m->err) {
-            int i = m->rkt ? find_partition(c, rd_kafka_topic_name(m->rkt), m->partition) : -1;
+            const char *topic = rd_kafka_topic_name(m->rkt);
+            int i = find_partition(c, topic, m->partition);
             if (i >= 0)
                 c->at_end[i] = false;
-            add_record(batch, m, &oom);
-            if (oom.msg[0])
-                return cd_err_set(err, CD_RETRY, "%s", oom.msg);
+            cd_batch_t *batch = route(arg, topic, m->partition);
+            int32_t partition = m->partition;
+            int64_t offset = m->offset;
+            bool held = batch && add_record(batch, m);
+            rd_kafka_message_destroy(m);
+            if (!held) {
+                return cd_err_set(err, CD_ERROR,
+                                  "cannot hold the message at %s[%d]@%lld (%s); stopping "
+                                  "before any later offset of it is stored",
+                                  topic, (int)partition, (long long)offset,
+                                  batch ? "out of memory" : "no writer owns its partition");
+            }
+            (*taken)++;
             continue;
         }
 
@@ -236,9 +315,6 @@ cd_status_t cd_kafka_consumer_poll(cd_kafka_consumer_t *c, cd_batch_t *batch, si
             if (i >= 0)
                 c->at_end[i] = true;
             rd_kafka_message_destroy(m);
-            /* Nothing more is coming soon: hand over what we have. */
-            if (cd_kafka_consumer_caught_up(c))
-                break;
             continue;
         }
         char fatal[512];
@@ -285,36 +361,46 @@ void cd_kafka_consumer_store_offsets(cd_kafka_consumer_t *c, const cd_batch_t *b
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-void cd_kafka_consumer_release(cd_kafka_consumer_t *c, cd_batch_t *batch)
+void cd_kafka_consumer_pause(cd_kafka_consumer_t *c, const cd_kafka_partition_t *parts, int n,
+                             bool pause)
 {
-    (void)c;
-    for (size_t i = 0; i < batch->count; i++) {
-        if (batch->records[i].msg) {
-            rd_kafka_message_destroy(batch->records[i].msg);
-            batch->records[i].msg = NULL;
-        }
-    }
-}
-
-static void set_paused(cd_kafka_consumer_t *c, bool paused)
-{
-    rd_kafka_topic_partition_list_t *list = NULL;
-    c->paused = paused;
-    if (rd_kafka_assignment(c->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR || !list)
-        return;
-    if (paused)
-        rd_kafka_pause_partitions(c->rk, list);
-    else
-        rd_kafka_resume_partitions(c->rk, list);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition);
+    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(c->rk, list)
+                                  : rd_kafka_resume_partitions(c->rk, list);
+    if (e)
+        cd_log_warn("kafka", "%s %d partition(s) failed: %s", pause ? "pausing" : "resuming", n,
+                    rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-void cd_kafka_consumer_pause(cd_kafka_consumer_t *c) { set_paused(c, true); }
-void cd_kafka_consumer_resume(cd_kafka_consumer_t *c) { set_paused(c, false); }
+void cd_kafka_consumer_wake_fetcher(cd_kafka_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_copy(c->assigned);
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(list->cnt);
+
+    if (rd_kafka_position(c->rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Only partitions consumption has a position in: the others are
+         * starting (their committed offset is being fetched) anyway. */
+        for (int i = 0; i < list->cnt; i++)
+            if (list->elems[i].offset >= 0)
+                rd_kafka_topic_partition_list_add(seek, list->elems[i].topic,
+                                                  list->elems[i].partition)
+                    ->offset = list->elems[i].offset;
+        rd_kafka_error_t *e = seek->cnt ? rd_kafka_seek_partitions(c->rk, seek, 0) : NULL;
+        if (e) {
+            cd_log_debug("kafka", "waking the fetcher: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+    rd_kafka_topic_partition_list_destroy(list);
+}
 
 bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c)
 {
-    if (c->assigned->cnt == 0)
+    if (!c->assignment_given)
         return false;
     for (int i = 0; i < c->assigned->cnt; i++)
         if (!c->at_end[i])
@@ -339,10 +425,17 @@ void cd_kafka_consumer_free(cd_kafka_consumer_t *c)
 {
     if (!c)
         return;
+    if (c->queue) {
+        rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(c->queue);
+    }
     if (c->rk)
         rd_kafka_destroy(c->rk);
     if (c->assigned)
         rd_kafka_topic_partition_list_destroy(c->assigned);
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0)
+            close(c->wake[i]);
     free(c->at_end);
     free(c);
 }

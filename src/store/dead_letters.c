@@ -8,7 +8,7 @@
 
 #include "convdiag/buf.h"
 #include "convdiag/timeutil.h"
-#include "pg_error.h"
+#include "pg.h"
 
 struct cd_dead_letters {
     PGconn *conn;
@@ -73,7 +73,7 @@ static cd_status_t query_failed(cd_dead_letters_t *dl, PGresult *res, const char
     return CD_ERROR;
 }
 
-cd_dead_letters_t *cd_dead_letters_new(const char *conninfo, cd_err_t *err)
+cd_dead_letters_t *cd_dead_letters_new(const cd_pg_conf_t *db, cd_err_t *err)
 {
     cd_dead_letters_t *dl = calloc(1, sizeof(*dl));
 
@@ -81,7 +81,7 @@ cd_dead_letters_t *cd_dead_letters_new(const char *conninfo, cd_err_t *err)
         cd_err_set(err, CD_ERROR, "out of memory");
         return NULL;
     }
-    if (cd_pg_connect(conninfo, "convdiag-dead-letters", &dl->conn, err) != CD_OK) {
+    if (cd_pg_connect(db, "convdiag-dead-letters", &dl->conn, err) != CD_OK) {
         free(dl);
         return NULL;
     }

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg_error.h"
+#include "pg.h"
 
 const char *const cd_history_columns[CD_HISTORY_NCOLS] = {
     "timestamp",   "message",    "customDimensions", "operation_Name", "operation_Id",
     "operation_ParentId", "session_Id", "user_Id", "severityLevel", "itemType",
 };
 
-cd_status_t cd_history_load(const char *conninfo, const char *live_work_item_id,
+cd_status_t cd_history_load(const cd_pg_conf_t *db, const char *live_work_item_id,
                             cd_history_t *out, cd_err_t *err)
 {
     PGconn *conn = NULL;
@@ -21,7 +21,7 @@ cd_status_t cd_history_load(const char *conninfo, const char *live_work_item_id,
     char msg[CD_ERR_MAX];
 
     memset(out, 0, sizeof(*out));
-    if (cd_pg_connect(conninfo, "convdiag-history", &conn, err) != CD_OK)
+    if (cd_pg_connect(db, "convdiag-history", &conn, err) != CD_OK)
         goto done;
     /* Times in UTC with milliseconds, as the portal shows them. */
     res = PQexecParams(conn,

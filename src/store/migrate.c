@@ -14,7 +14,7 @@
 
 #include "convdiag/log.h"
 #include "convdiag/store.h"
-#include "pg_error.h"
+#include "pg.h"
 #include "store/migrations.h"
 
 #define MIGRATE_LOCK_KEY "7472536112001" /* any constant; shared by all instances */
@@ -69,14 +69,14 @@ static cd_status_t apply(PGconn *conn, const cd_migration_t *m, cd_err_t *err)
     return run(conn, "COMMIT", what, err);
 }
 
-cd_status_t cd_store_migrate(const char *conninfo, int *applied, cd_err_t *err)
+cd_status_t cd_store_migrate(const cd_pg_conf_t *db, int *applied, cd_err_t *err)
 {
     PGconn *conn = NULL;
     PGresult *res = NULL;
     cd_status_t st = CD_ERROR;
 
     *applied = 0;
-    if (cd_pg_connect(conninfo, "convdiag-migrate", &conn, err) != CD_OK) {
+    if (cd_pg_connect(db, "convdiag-migrate", &conn, err) != CD_OK) {
         st = CD_RETRY;
         goto done;
     }

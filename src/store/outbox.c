@@ -8,7 +8,7 @@
 
 #include "convdiag/buf.h"
 #include "convdiag/timeutil.h"
-#include "pg_error.h"
+#include "pg.h"
 
 /* Columns of "claim", then of "load_events". */
 enum { R_ID, R_ATTEMPTS, R_EVENT_IDS, R_FIRST, R_LAST };
@@ -64,7 +64,7 @@ static const struct statement {
 
 struct cd_outbox {
     PGconn *conn;
-    char *conninfo;
+    const cd_pg_conf_t *db;
     bool ready;
     PGresult *claimed; /* rows of the claimed group, NULL when none */
     cd_outbox_group_t group;
@@ -72,13 +72,12 @@ struct cd_outbox {
     cd_buf_t ids;
 };
 
-cd_outbox_t *cd_outbox_new(const char *conninfo)
+cd_outbox_t *cd_outbox_new(const cd_pg_conf_t *db)
 {
     cd_outbox_t *ob = calloc(1, sizeof(*ob));
-    if (!ob || !(ob->conninfo = strdup(conninfo ? conninfo : ""))) {
-        free(ob);
+    if (!ob)
         return NULL;
-    }
+    ob->db = db;
     cd_buf_init(&ob->ids);
     return ob;
 }
@@ -93,7 +92,6 @@ void cd_outbox_free(cd_outbox_t *ob)
     free(ob->group.items);
     free(ob->group.missing);
     cd_buf_fini(&ob->ids);
-    free(ob->conninfo);
     free(ob);
 }
 
@@ -128,7 +126,7 @@ static cd_status_t ensure_ready(cd_outbox_t *ob, cd_err_t *err)
     ob->ready = false;
     if (ob->conn)
         PQfinish(ob->conn);
-    if (cd_pg_connect(ob->conninfo, "convdiag-export", &ob->conn, err) != CD_OK)
+    if (cd_pg_connect(ob->db, "convdiag-export", &ob->conn, err) != CD_OK)
         return CD_RETRY;
     for (size_t i = 0; i < CD_ARRAY_LEN(statements); i++) {
         PGresult *res = PQprepare(ob->conn, statements[i].name, statements[i].sql,

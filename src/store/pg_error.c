@@ -1,5 +1,5 @@
-/* pg_error.c -- connecting, and one-line PostgreSQL error texts; see pg_error.h. */
-#include "pg_error.h"
+/* pg_error.c -- PostgreSQL failures as one line of text, and their kind; see pg.h. */
+#include "pg.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,34 +19,28 @@ const char *cd_pg_error(const PGconn *conn, const PGresult *res, char *buf, size
         snprintf(buf, size, "%s (SQLSTATE %s)", primary, state);
     } else {
         const char *msg = res ? PQresultErrorMessage(res) : "";
-        if (!msg[0])
+        if (!msg[0] && conn)
             msg = PQerrorMessage(conn);
         snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
     }
     return buf;
 }
 
+bool cd_pg_is_contention(const char *state)
+{
+    return strcmp(state, "55P03") == 0 || strcmp(state, "40001") == 0 ||
+           strcmp(state, "40P01") == 0;
+}
+
 bool cd_pg_is_transient(const char *state)
 {
     if (!state[0])
         return true; /* no SQLSTATE: the failure happened on the client or the wire */
+    /* 57014: a statement timeout, the server being overloaded.  25006: a
+     * read-only transaction, as on a primary demoted by a failover or with
+     * default_transaction_read_only set: it passes. */
     return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-           strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
-           strcmp(state, "40P01") == 0;
-}
-
-cd_status_t cd_pg_connect(const char *conninfo, const char *app, PGconn **conn, cd_err_t *err)
-{
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo && conninfo[0] ? conninfo : NULL, app, NULL};
-    char msg[CD_ERR_MAX];
-
-    *conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(*conn) == CONNECTION_OK)
-        return CD_OK;
-    cd_err_set(err, CD_RETRY, "cannot connect to PostgreSQL: %s",
-               cd_pg_error(*conn, NULL, msg, sizeof(msg)));
-    PQfinish(*conn);
-    *conn = NULL;
-    return CD_RETRY;
+           strncmp(state, "57P", 3) == 0 || strcmp(state, "57014") == 0 ||
+           strcmp(state, "25006") == 0 ||
+           cd_pg_is_contention(state);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "convdiag/timeutil.h"
-#include "pg_error.h"
+#include "pg.h"
 
 /* A timestamptz column as UTC RFC 3339 with milliseconds, under its own name. */
 #define UTC_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS " col
@@ -90,7 +90,7 @@ static cd_status_t exec_command(PGconn *conn, const char *sql, cd_err_t *err)
     return st;
 }
 
-cd_status_t cd_stats_load(const char *conninfo, int64_t since_us, int64_t until_us,
+cd_status_t cd_stats_load(const cd_pg_conf_t *db, int64_t since_us, int64_t until_us,
                           const char *channel, cd_stats_t *out, cd_err_t *err)
 {
     char since[32], until[32], msg[CD_ERR_MAX];
@@ -103,7 +103,7 @@ cd_status_t cd_stats_load(const char *conninfo, int64_t since_us, int64_t until_
         out->sections[i].name = queries[i].name;
         out->sections[i].title = queries[i].title;
     }
-    if (cd_pg_connect(conninfo, "convdiag-stats", &conn, err) != CD_OK)
+    if (cd_pg_connect(db, "convdiag-stats", &conn, err) != CD_OK)
         goto done;
     cd_time_format_utc(since_us, 6, since, sizeof(since));
     cd_time_format_utc(until_us, 6, until, sizeof(until));

@@ -68,15 +68,17 @@ void cd_tag_event(cd_record_t *rec, const char *inherited_operation_id)
 
     memset(t, 0, sizeof(*t));
     if (pick_trace_context(rec, &tp)) {
-        memcpy(t->operation_id, tp.trace_id, sizeof(tp.trace_id));
+        memcpy(t->hex, tp.trace_id, sizeof(tp.trace_id));
+        t->operation_id = t->hex;
     } else if (inherited_operation_id) {
         t->source = CD_OPID_INHERITED;
-        snprintf(t->operation_id, sizeof(t->operation_id), "%s", inherited_operation_id);
+        t->operation_id = inherited_operation_id;
     } else if (rec->event.transaction_id) {
         t->source = CD_OPID_TRANSACTION_ID;
-        snprintf(t->operation_id, sizeof(t->operation_id), "%s", rec->event.transaction_id);
+        t->operation_id = rec->event.transaction_id;
     } else {
         t->source = CD_OPID_LIVE_WORK_ITEM;
-        cd_operation_id_from_lwi(rec->event.live_work_item_id, t->operation_id);
+        cd_operation_id_from_lwi(rec->event.live_work_item_id, t->hex);
+        t->operation_id = t->hex;
     }
 }

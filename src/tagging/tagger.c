@@ -140,7 +140,6 @@ static bool update_conversation(cd_conversation_t *c, const cd_record_t *rec)
 {
     const cd_event_t *ev = &rec->event;
 
-    c->dirty = true;
     if (!c->organization_id && !set_str(&c->organization_id, ev->organization_id))
         return false;
     if (!c->channel_type && !set_str(&c->channel_type, ev->channel_type))
@@ -200,6 +199,9 @@ cd_status_t cd_tagger_apply(const cd_tagger_conf_t *tc, cd_batch_t *batch, cd_ta
         cd_conversation_t *c = cd_tag_state_find(st, lwi);
         if (!c && !(c = cd_tag_state_add(st, lwi)))
             return cd_err_set(err, CD_ERROR, "out of memory adding conversation %s", lwi);
+        if (!cd_tag_state_touch(st, c))
+            return cd_err_set(err, CD_ERROR, "out of memory updating conversation %s", lwi);
+        c->source = cd_tag_source(rec->topic, rec->partition);
         cd_tag_event(rec, c->operation_id);
         if (!update_conversation(c, rec))
             return cd_err_set(err, CD_ERROR, "out of memory updating conversation %s", lwi);
@@ -207,8 +209,7 @@ cd_status_t cd_tagger_apply(const cd_tagger_conf_t *tc, cd_batch_t *batch, cd_ta
             return CD_ERROR;
     }
     st->newly_stale = 0;
-    for (size_t i = 0; i < st->count; i++)
-        if (st->convs[i].dirty)
-            st->newly_stale += flag_stale(tc, &st->convs[i]);
+    for (size_t i = 0; i < st->touched_count; i++)
+        st->newly_stale += flag_stale(tc, st->touched[i]);
     return CD_OK;
 }

@@ -1,7 +1,9 @@
 /*
- * test_batch.c -- the ingest loop's unit of work: records pushed past the
+ * test_batch.c -- the ingest's unit of work: records pushed past the
  * initial capacity, parsed into events or reasons, rejected after parsing,
- * cleared and released.  Leaks and use-after-free are the sanitizer's to find.
+ * cleared and released; the copies of messages' bytes it keeps, views of
+ * part of it, records filtered out.  Leaks and use-after-free are the
+ * sanitizer's to find.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,7 +71,6 @@ static void test_push_grows(void **state)
         assert_null(r->topic);
         assert_null(r->payload);
         assert_null(r->key);
-        assert_null(r->msg);
         assert_null(r->reason);
         assert_null(r->event.root);
         assert_false(r->valid);
@@ -366,6 +367,80 @@ static void test_fini_releases_everything(void **state)
     free(c);
 }
 
+
+/* Copies stay where they are while more are made, small and big alike. */
+static void test_copies(void **state)
+{
+    (void)state;
+    cd_batch_t b;
+    const char *small[3000];
+    char expect[64];
+    assert_int_equal(cd_batch_init(&b, 4), CD_OK);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 3000; i++) {
+            int n = snprintf(expect, sizeof(expect), "message %d of round %d", i, round);
+            assert_non_null(small[i] = cd_batch_copy(&b, expect, (size_t)n));
+        }
+        /* A message bigger than a block, and one of no bytes. */
+        size_t big_len = 1024 * 1024 + 17;
+        char *big = malloc(big_len);
+        assert_non_null(big);
+        memset(big, 'x', big_len);
+        const char *copy = cd_batch_copy(&b, big, big_len);
+        assert_non_null(copy);
+        assert_memory_equal(copy, big, big_len);
+        assert_int_equal(copy[big_len], '\0');
+        free(big);
+        const char *none = cd_batch_copy(&b, NULL, 0);
+        assert_non_null(none);
+        assert_int_equal(none[0], '\0');
+        for (int i = 0; i < 3000; i++) {
+            snprintf(expect, sizeof(expect), "message %d of round %d", i, round);
+            assert_string_equal(small[i], expect);
+        }
+        cd_batch_clear(&b);
+    }
+    cd_batch_fini(&b);
+}
+
+static bool keep_even(cd_record_t *rec, void *arg)
+{
+    (void)arg;
+    return rec->offset % 2 == 0;
+}
+
+/* A view is the records it names, in order; filtering keeps the order. */
+static void test_view_and_filter(void **state)
+{
+    (void)state;
+    cd_batch_t b;
+    assert_int_equal(cd_batch_init(&b, 2), CD_OK);
+    for (int i = 0; i < 10; i++) {
+        cd_record_t *r = cd_batch_push(&b);
+        assert_non_null(r);
+        r->offset = i;
+        r->payload = cd_batch_copy(&b, "abc", 3);
+        r->len = 3;
+        b.bytes += r->len;
+        if (i == 3)
+            cd_record_reject(r, "refused");
+    }
+    cd_batch_t v = cd_batch_view(&b, 4, 3);
+    assert_int_equal(v.count, 3);
+    assert_int_equal(v.cap, 0);
+    assert_ptr_equal(v.records, &b.records[4]);
+    assert_int_equal(v.records[2].offset, 6);
+
+    assert_int_equal(cd_batch_filter(&b, keep_even, NULL), 5);
+    assert_int_equal(b.count, 5);
+    assert_int_equal(b.bytes, 15);
+    for (size_t i = 0; i < b.count; i++) {
+        assert_int_equal(b.records[i].offset, (int64_t)(2 * i));
+        assert_string_equal(b.records[i].payload, "abc");
+    }
+    cd_batch_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +452,8 @@ int main(void)
         cmocka_unit_test(test_reject_valid_record),
         cmocka_unit_test(test_clear_and_reuse),
         cmocka_unit_test(test_fini_releases_everything),
+        cmocka_unit_test(test_copies),
+        cmocka_unit_test(test_view_and_filter),
     };
     return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
 }

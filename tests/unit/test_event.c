@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1132,10 +1133,78 @@ static void test_bad_case(void **state)
     assert_true(cd_utf8_valid(err.msg, strlen(err.msg), NULL));
 }
 
+
+/* ---- the reason of a malformed message does not depend on other threads ---- */
+
+/* Messages cut short at different places: each has its own error offset. */
+static const char *const truncated[] = {
+    "{\"eventId\":\"e1\",\"timestamp\":\"2026-11-22T10:00:00Z\",\"status\":",
+    "{\"eventId\":\"e2\",\"scen",
+    "{\"a\":tru",
+    "[1,2,{\"x\":[",
+};
+#define PARSERS 4
+#define ROUNDS 20000
+
+typedef struct parse_job {
+    char want[CD_ARRAY_LEN(truncated)][CD_ERR_MAX];
+    int start; /* which message this thread begins with, so threads interleave */
+    int mismatches;
+} parse_job_t;
+
+static void *parse_many(void *arg)
+{
+    parse_job_t *job = arg;
+    cd_event_limits_t lim = default_limits();
+    for (int i = 0; i < ROUNDS; i++) {
+        size_t k = (size_t)(job->start + i) % CD_ARRAY_LEN(truncated);
+        cd_event_t ev;
+        cd_err_t err;
+        if (cd_event_parse(&ev, truncated[k], strlen(truncated[k]), &lim, &err) == CD_OK) {
+            cd_event_fini(&ev);
+            job->mismatches++;
+        } else if (strcmp(err.msg, job->want[k]) != 0) {
+            job->mismatches++;
+        }
+    }
+    return NULL;
+}
+
+static void test_parse_error_per_thread(void **state)
+{
+    (void)state;
+    cd_event_limits_t lim = default_limits();
+    parse_job_t jobs[PARSERS];
+    pthread_t threads[PARSERS];
+
+    /* What each message gets when parsed alone. */
+    for (size_t k = 0; k < CD_ARRAY_LEN(truncated); k++) {
+        cd_event_t ev;
+        cd_err_t err;
+        assert_int_equal(cd_event_parse(&ev, truncated[k], strlen(truncated[k]), &lim, &err),
+                         CD_ERROR);
+        assert_non_null(strstr(err.msg, "not valid JSON"));
+        for (int t = 0; t < PARSERS; t++)
+            snprintf(jobs[t].want[k], sizeof(jobs[t].want[k]), "%s", err.msg);
+    }
+    /* The offsets differ, so a reason taken from another thread's parse shows. */
+    assert_string_not_equal(jobs[0].want[0], jobs[0].want[1]);
+    for (int t = 0; t < PARSERS; t++) {
+        jobs[t].start = t;
+        jobs[t].mismatches = 0;
+        assert_int_equal(pthread_create(&threads[t], NULL, parse_many, &jobs[t]), 0);
+    }
+    for (int t = 0; t < PARSERS; t++) {
+        pthread_join(threads[t], NULL);
+        assert_int_equal(jobs[t].mismatches, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits_defaults),
+        cmocka_unit_test(test_parse_error_per_thread),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_base_event),
         cmocka_unit_test(test_full_event),

@@ -159,9 +159,9 @@ static cd_record_t *push_ev(cd_batch_t *b, const ev_t *e)
     rec->valid = true;
     rec->duplicate = e->dup;
     if (e->hdr_tp)
-        assert_non_null(rec->header_traceparent = strdup(e->hdr_tp));
+        assert_non_null(rec->header_traceparent = cd_batch_copy(b, e->hdr_tp, strlen(e->hdr_tp)));
     if (e->hdr_ts)
-        assert_non_null(rec->header_tracestate = strdup(e->hdr_ts));
+        assert_non_null(rec->header_tracestate = cd_batch_copy(b, e->hdr_ts, strlen(e->hdr_ts)));
     return rec;
 }
 
@@ -188,9 +188,10 @@ static void apply_ptrs_tags(const char *row, const cd_tagger_conf_t *tc, cd_tag_
     for (size_t i = 0; i < n; i++) {
         const cd_record_t *rec = &b.records[i];
         if (evs[i]->dup || evs[i]->invalid) {
-            if (rec->tags.source != CD_OPID_NONE || rec->tags.operation_id[0])
+            if (rec->tags.source != CD_OPID_NONE || rec->tags.operation_id)
                 fail_msg("%s: record %s (duplicate or rejected) was tagged", row, evs[i]->id);
-        } else if (rec->tags.source == CD_OPID_NONE || !rec->tags.operation_id[0]) {
+        } else if (rec->tags.source == CD_OPID_NONE || !rec->tags.operation_id ||
+                   !rec->tags.operation_id[0]) {
             fail_msg("%s: record %s was not tagged", row, evs[i]->id);
         }
     }
@@ -334,15 +335,15 @@ static void add_tag_lines(void *lines, const cd_batch_t *b)
 
 static void add_runs(lines_t *l, const cd_tag_state_t *st)
 {
-    for (size_t i = 0; i < st->count; i++)
-        for (size_t j = 0; j < st->convs[i].runs_count; j++)
-            lines_add(l, run_line(&st->convs[i], &st->convs[i].runs[j]));
+    for (const cd_conversation_t *c = cd_tag_state_first(st); c; c = c->older)
+        for (size_t j = 0; j < c->runs_count; j++)
+            lines_add(l, run_line(c, &c->runs[j]));
 }
 
 static void add_convs(lines_t *l, const cd_tag_state_t *st)
 {
-    for (size_t i = 0; i < st->count; i++)
-        lines_add(l, conv_line(&st->convs[i]));
+    for (const cd_conversation_t *c = cd_tag_state_first(st); c; c = c->older)
+        lines_add(l, conv_line(c));
 }
 
 /* The category the catalogue gives each scenario these tests use. */
@@ -369,9 +370,9 @@ static const char *category_of(const char *scenario)
 
 static void check_run_categories(const char *row, const cd_tag_state_t *st)
 {
-    for (size_t i = 0; i < st->count; i++)
-        for (size_t j = 0; j < st->convs[i].runs_count; j++) {
-            const cd_run_t *r = &st->convs[i].runs[j];
+    for (const cd_conversation_t *c = cd_tag_state_first(st); c; c = c->older)
+        for (size_t j = 0; j < c->runs_count; j++) {
+            const cd_run_t *r = &c->runs[j];
             if (!r->category || strcmp(r->category, category_of(r->scenario)) != 0)
                 fail_msg("%s: run %s has category %s, want %s", row, r->scenario,
                          r->category ? r->category : "(null)", category_of(r->scenario));
@@ -483,7 +484,7 @@ static void run_pair_cases(const pair_case_t *cases, size_t ncases)
         const char *row = pc->name;
         size_t n = count_events(pc->ev, ARRAY_LEN(pc->ev));
         cd_tag_state_t st;
-        cd_tag_state_init(&st);
+        cd_tag_state_init(&st, SIZE_MAX);
         apply_events(row, pc->conf ? pc->conf : &defaults, &st, pc->ev, n);
 
         lines_t l = {0};
@@ -715,9 +716,8 @@ static char *dup_or_null(const char *s)
  * stored and clean. */
 static void reload(const cd_tag_state_t *from, cd_tag_state_t *to, lines_t *written)
 {
-    cd_tag_state_init(to);
-    for (size_t i = 0; i < from->count; i++) {
-        const cd_conversation_t *c = &from->convs[i];
+    cd_tag_state_init(to, SIZE_MAX);
+    for (const cd_conversation_t *c = cd_tag_state_first(from); c; c = c->older) {
         cd_conversation_t *n = cd_tag_state_add(to, c->live_work_item_id);
         assert_non_null(n);
         n->stored = true;
@@ -795,7 +795,7 @@ static void test_split_batch_same_runs(void **state)
 
             /* One batch */
             cd_tag_state_t one;
-            cd_tag_state_init(&one);
+            cd_tag_state_init(&one, SIZE_MAX);
             lines_t l = {0};
             apply_ptrs_tags(row, &conf_q5, &one, p, 4, &l);
             check_each_event_in_one_run(row, &one, p, 4);
@@ -809,7 +809,7 @@ static void test_split_batch_same_runs(void **state)
                 /* The same state carried over */
                 snprintf(srow, sizeof(srow), "%s, split after %zu", row, k);
                 cd_tag_state_t st;
-                cd_tag_state_init(&st);
+                cd_tag_state_init(&st, SIZE_MAX);
                 apply_ptrs_tags(srow, &conf_q5, &st, p, k, &l);
                 apply_ptrs_tags(srow, &conf_q5, &st, p + k, 4 - k, &l);
                 add_runs(&l, &st);
@@ -826,7 +826,7 @@ static void test_split_batch_same_runs(void **state)
                 /* Reloaded as the store reloads it (a restart in between) */
                 snprintf(srow, sizeof(srow), "%s, split after %zu, reloaded", row, k);
                 cd_tag_state_t first, second;
-                cd_tag_state_init(&first);
+                cd_tag_state_init(&first, SIZE_MAX);
                 apply_ptrs_tags(srow, &conf_q5, &first, p, k, &l);
                 reload(&first, &second, &l);
                 cd_tag_state_fini(&first);
@@ -983,7 +983,7 @@ static void test_stale_across_batches(void **state)
     const ev_t b3[] = {C("y", CI, 49 * MIN)};
     const ev_t b4[] = {C("z", CI, 51 * MIN)};
     cd_tag_state_t st;
-    cd_tag_state_init(&st);
+    cd_tag_state_init(&st, SIZE_MAX);
     const char *row = "stale across batches";
 
     apply_events(row, &defaults, &st, b1, ARRAY_LEN(b1));
@@ -1020,7 +1020,7 @@ static void test_stale_loaded_run(void **state)
     static const cd_tagger_conf_t defaults = {0};
     const char *row = "stale, loaded run";
     cd_tag_state_t st;
-    cd_tag_state_init(&st);
+    cd_tag_state_init(&st, SIZE_MAX);
     cd_conversation_t *c = cd_tag_state_add(&st, LWI);
     assert_non_null(c);
     c->stored = true;
@@ -1180,7 +1180,7 @@ static void test_tag_event(void **state)
 
         /* stale tags from an earlier use of the record are replaced */
         memset(&rec->tags, 0x5a, sizeof(rec->tags));
-        rec->tags.operation_id[sizeof(rec->tags.operation_id) - 1] = '\0';
+        rec->tags.hex[sizeof(rec->tags.hex) - 1] = '\0';
         cd_tag_event(rec, oc->inherited);
 
         CHECK_STR(oc->want_id, rec->tags.operation_id);
@@ -1312,7 +1312,7 @@ static void test_operation_id_in_conversation(void **state)
         const char *row = oc->name;
         size_t n = count_events(oc->ev, ARRAY_LEN(oc->ev));
         cd_tag_state_t st;
-        cd_tag_state_init(&st);
+        cd_tag_state_init(&st, SIZE_MAX);
         if (oc->preset) {
             cd_conversation_t *c = cd_tag_state_add(&st, LWI);
             assert_non_null(c);
@@ -1341,7 +1341,7 @@ static void test_operation_id_in_conversation(void **state)
                 char what[256];
                 snprintf(what, sizeof(what), "%s, event %s", row, oc->ev[i].id);
                 const char *row = what;
-                CHECK_STR(w->id, t->operation_id);
+                CHECK_STR(w->id, t->operation_id ? t->operation_id : ""); /* "": untagged */
                 CHECK_STR(cd_opid_source_name(w->source), cd_opid_source_name(t->source));
                 CHECK_STR(w->tracestate, t->tracestate);
             }
@@ -1497,7 +1497,7 @@ static void test_conversation_row(void **state)
                 off += snprintf(row + off, sizeof(row) - (size_t)off, " %s", p[i]->id);
             }
             cd_tag_state_t st;
-            cd_tag_state_init(&st);
+            cd_tag_state_init(&st, SIZE_MAX);
             apply_ptrs(row, &defaults, &st, p, n);
             check_conv(row, cc, &st, given_order, tie);
             cd_tag_state_fini(&st);
@@ -1535,7 +1535,7 @@ static void test_conversation_row_stored(void **state)
     for (size_t k = 0; k < ARRAY_LEN(rows); k++) {
         const char *row = rows[k].name;
         cd_tag_state_t st;
-        cd_tag_state_init(&st);
+        cd_tag_state_init(&st, SIZE_MAX);
         cd_conversation_t *c = cd_tag_state_add(&st, LWI);
         assert_non_null(c);
         c->stored = true;
