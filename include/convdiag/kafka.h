@@ -87,7 +87,12 @@ void cd_kafka_consumer_wake_fetcher(cd_kafka_consumer_t *c);
  * assigned (more members than partitions). */
 bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c);
 
-/* Commits stored offsets synchronously and leaves the group. */
+/* Whether some broker has sent anything within the last ten seconds
+ * (librdkafka's statistics, each second); *silent_ms gets how long none has. */
+bool cd_kafka_consumer_answering(const cd_kafka_consumer_t *c, int64_t *silent_ms);
+
+/* Commits the stored offsets and leaves the group, within
+ * shutdown.timeout.ms. */
 cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err);
 void cd_kafka_consumer_free(cd_kafka_consumer_t *c);
 

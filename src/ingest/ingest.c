@@ -90,6 +90,7 @@ typedef struct ingest {
     bool *writer_down;
     int down_count;
 
+    bool kafka_up; /* as the readiness probe last heard */
     cd_status_t failure; /* a writer's fatal outcome, CD_OK while none */
     cd_err_t failure_err;
     int64_t last_progress_us, last_sweep_us, next_partitions_us;
@@ -409,10 +410,30 @@ static cd_status_t drain(ingest_t *in, bool *more, cd_err_t *err)
     return CD_OK;
 }
 
+/* Kafka answering or not, for the readiness probe; logged when it changes. */
+static void kafka_state(ingest_t *in)
+{
+    int64_t silent_ms;
+    char why[96];
+    bool up = cd_kafka_consumer_answering(in->consumer, &silent_ms);
+
+    snprintf(why, sizeof(why), "no Kafka broker has answered for %lld s",
+             (long long)(silent_ms / 1000));
+    if (up != in->kafka_up) {
+        if (up)
+            cd_log_info("run", "Kafka answers again");
+        else
+            cd_log_warn("run", "%s", why);
+    }
+    in->kafka_up = up;
+    cd_metrics_set_ready(in->metrics, "kafka", up, up ? NULL : why);
+}
+
 static void periodic(ingest_t *in)
 {
     int64_t now = cd_mono_us();
     cd_metrics_heartbeat(in->metrics);
+    kafka_state(in);
     progress(in, false);
     if (now - in->last_sweep_us >= SWEEP_INTERVAL_US) {
         in->last_sweep_us = now;
@@ -613,8 +634,8 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
         goto done;
     if (start_writers(&in, err) != CD_OK)
         goto done;
-    /* librdkafka reconnects to brokers on its own; a broker away shows as lag. */
-    cd_metrics_set_ready(in.metrics, "kafka", true, NULL);
+    in.kafka_up = true;
+    kafka_state(&in);
 
     st = loop(&in, err);
     /* Stopped, caught up or failed: the batches being written are finished

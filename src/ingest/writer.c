@@ -103,8 +103,8 @@ static cd_status_t write_until_stored(cd_writer_t *w, cd_batch_t *batch,
             ms = 10 + (int)(rand_r(&w->seed) % CONTENTION_MAX_MS);
         } else {
             if (!down)
-                cd_log_warn("writer", "writer %d: PostgreSQL unavailable, its partitions wait, "
-                            "retrying: %s", w->conf.index, err->msg);
+                cd_log_warn("writer", "writer %d: PostgreSQL unavailable, consumption paused "
+                            "for its partitions, retrying: %s", w->conf.index, err->msg);
             health(w, false, err->msg);
             down = true;
             ms = backoff_next(w, &delay_ms);
@@ -118,7 +118,8 @@ static cd_status_t write_until_stored(cd_writer_t *w, cd_batch_t *batch,
         }
     }
     if (down && st == CD_OK) {
-        cd_log_info("writer", "writer %d: PostgreSQL is back", w->conf.index);
+        cd_log_info("writer", "writer %d: PostgreSQL is back, consumption resumed",
+                    w->conf.index);
         health(w, true, NULL);
     }
     return st;

@@ -10,6 +10,7 @@
  * so the polling thread can wait on it beside its other work (poll(2)),
  * and takes what waits without blocking.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
@@ -22,8 +23,16 @@
 #include "convdiag/log.h"
 #include "kafka_conf.h"
 
+/* A broker that has sent nothing for this long is not answering: a member
+ * in a group hears from its coordinator at every heartbeat (3 s), and a
+ * fetch at the end of a partition returns within fetch.wait.max.ms. */
+#define SILENCE_MS 10000
+
 struct cd_kafka_consumer {
     rd_kafka_t *rk;
+    int bound_ms; /* the longest a commit or the close may take: shutdown.timeout.ms */
+    bool close_timed_out;
+    int64_t heard_us; /* when a broker last sent something (statistics), on cd_mono_us */
     rd_kafka_queue_t *queue; /* the consumer queue, signalling wake[1] */
     int wake[2];
     cd_kafka_rebalance_hooks_t hooks;
@@ -84,6 +93,53 @@ static cd_kafka_partition_t *hook_list(const rd_kafka_topic_partition_list_t *pa
     return l;
 }
 
+/*
+ * Commits the stored offsets, waiting at most bound_ms: a broker gone
+ * silent would hold a synchronous commit for socket.timeout.ms, and
+ * shutdown must keep its deadline.  A commit not answered in time goes on
+ * in the background; the offsets are committed again at the next chance.
+ */
+static void commit_bounded(cd_kafka_consumer_t *c, const char *what)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_resp_err_t e = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
+    if (!e) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, c->bound_ms);
+        e = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        cd_log_warn("kafka", "%s: %s", what, rd_kafka_err2str(e));
+    rd_kafka_queue_destroy(q);
+}
+
+/* From the statistics: when a real broker (not the bootstrap address) last
+ * sent anything. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    cd_kafka_consumer_t *c = opaque;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(root, "brokers"), *b;
+    int64_t idle_us = -1;
+
+    (void)rk;
+    cJSON_ArrayForEach(b, brokers)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
+        const cJSON *rx = cJSON_GetObjectItemCaseSensitive(b, "rxidle");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || !cJSON_IsNumber(rx) ||
+            rx->valuedouble < 0)
+            continue;
+        if (idle_us < 0 || rx->valuedouble < (double)idle_us)
+            idle_us = (int64_t)rx->valuedouble;
+    }
+    if (idle_us >= 0)
+        c->heard_us = cd_mono_us() - idle_us;
+    cJSON_Delete(root);
+    return 0; /* librdkafka frees json */
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -116,9 +172,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (c->hooks.revoking && list)
         c->hooks.revoking(c->hooks.arg, list, parts->cnt);
     free(list);
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        cd_log_warn("kafka", "commit on revoke failed: %s", rd_kafka_err2str(cerr));
+    commit_bounded(c, "commit on revoke");
     if (cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e)
@@ -155,6 +209,8 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
         "auto.offset.reset", "earliest",
         "queued.max.messages.kbytes", kbytes,
         "max.partition.fetch.bytes", partition,
+        /* For cd_kafka_consumer_answering(). */
+        "statistics.interval.ms", "1000",
         NULL,
     };
     cd_kafka_consumer_t *c = calloc(1, sizeof(*c));
@@ -167,6 +223,8 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
         return NULL;
     }
     c->wake[0] = c->wake[1] = -1;
+    c->bound_ms = cfg->shutdown_timeout_ms;
+    c->heard_us = cd_mono_us(); /* not silent before it had a chance to speak */
     if (hooks)
         c->hooks = *hooks;
     c->assigned = rd_kafka_topic_partition_list_new(8);
@@ -184,6 +242,7 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
         goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
         cd_err_set(err, CD_ERROR, "cannot create the Kafka consumer: %s", errstr);
@@ -408,16 +467,41 @@ bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c)
     return true;
 }
 
+bool cd_kafka_consumer_answering(const cd_kafka_consumer_t *c, int64_t *silent_ms)
+{
+    *silent_ms = (cd_mono_us() - c->heard_us) / 1000;
+    return *silent_ms < SILENCE_MS;
+}
+
 cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err)
 {
+    int64_t deadline = cd_mono_us() + (int64_t)c->bound_ms * 1000;
+
+    /* The offsets stored, then leaving the group (which commits what was
+     * stored since), each within the shutdown deadline: a silent broker
+     * must not hold the process. */
+    commit_bounded(c, "final offset commit");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
     cd_status_t st = CD_OK;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
-    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        st = cd_err_set(err, CD_ERROR, "final offset commit failed: %s", rd_kafka_err2str(e));
-    e = rd_kafka_consumer_close(c->rk);
-    if (e && st == CD_OK)
+    if (e) {
         st = cd_err_set(err, CD_ERROR, "leaving the consumer group failed: %s",
-                        rd_kafka_err2str(e));
+                        rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    while (st == CD_OK && !rd_kafka_consumer_closed(c->rk)) {
+        int64_t left_ms = (deadline - cd_mono_us()) / 1000;
+        if (left_ms <= 0) {
+            c->close_timed_out = true;
+            st = cd_err_set(err, CD_ERROR, "leaving the consumer group: no answer within "
+                            "shutdown.timeout.ms (%d ms); the group notices at its session "
+                            "timeout", c->bound_ms);
+            break;
+        }
+        /* Serves the rebalance (revocation) the close makes. */
+        rd_kafka_queue_poll_callback(q, left_ms < 100 ? (int)left_ms : 100);
+    }
+    rd_kafka_queue_destroy(q);
     return st;
 }
 
@@ -429,8 +513,9 @@ void cd_kafka_consumer_free(cd_kafka_consumer_t *c)
         rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(c->queue);
     }
+    /* A close that timed out is not waited for again. */
     if (c->rk)
-        rd_kafka_destroy(c->rk);
+        rd_kafka_destroy_flags(c->rk, c->close_timed_out ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     if (c->assigned)
         rd_kafka_topic_partition_list_destroy(c->assigned);
     for (int i = 0; i < 2; i++)

@@ -27,8 +27,18 @@ static const cd_store_statement_t sweep_statement = {
     3,
 };
 
-/* The staging tables of the upserts: the session's own, emptied at each commit. */
+/*
+ * The session: every statement of a batch looks rows up by key, and none may
+ * read a whole table, however the planner sees it.  It sees a partition made
+ * (and analyzed) empty as holding nothing long after it holds millions, and
+ * a table never analyzed as ten pages, and with those statistics a scan
+ * looks cheapest.  Without seqscans on offer it takes the index; only the
+ * staging tables, which hold the batch's own rows and have no index, are
+ * still read whole.  Then the staging tables of the upserts: the session's
+ * own, emptied at each commit.
+ */
 static const char *const session_setup[] = {
+    "SET enable_seqscan = off",
     "CREATE TEMP TABLE IF NOT EXISTS conversations_stage (LIKE conversations INCLUDING "
     "DEFAULTS) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS runs_stage (LIKE scenario_runs INCLUDING DEFAULTS) "

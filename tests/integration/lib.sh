@@ -168,3 +168,66 @@ tox_remove() { tox_api DELETE "/proxies/$1/toxics/$2"; }
 # so connecting is refused until tox_enable PROXY.
 tox_disable() { tox_api PATCH "/proxies/$1" '{"enabled": false}'; }
 tox_enable() { tox_api PATCH "/proxies/$1" '{"enabled": true}'; }
+
+# ---- a `convdiag run` in the background, watched through its probes ----
+
+# run_start NAME [OPTIONS...]: convdiag run with metrics on a free port and
+# info logging, its output in $T_WORK/NAME.out and .err; sets RUN_PID and
+# RUN_URL (the metrics server's address, ending in /).
+run_start() {
+  local name=$1 i
+  shift
+  CONVDIAG_LOG_LEVEL=info CONVDIAG_METRICS_LISTEN=127.0.0.1:0 "$CONVDIAG" run --progress 1 "$@" \
+    > "$T_WORK/$name.out" 2> "$T_WORK/$name.err" &
+  RUN_PID=$!
+  T_PIDS="${T_PIDS:-} $RUN_PID"
+  RUN_ERR=$T_WORK/$name.err
+  RUN_URL=
+  for i in $(seq 100); do
+    RUN_URL=$({ grep -o 'metrics and probes on http://[^/]*/' "$RUN_ERR" 2>/dev/null || true; } |
+              head -n 1 | sed 's/.* on //')
+    [[ -n $RUN_URL ]] && break
+    kill -0 "$RUN_PID" 2>/dev/null || fail "convdiag run $name exited: $(tail -5 "$RUN_ERR")"
+    sleep 0.1
+  done
+  [[ -n $RUN_URL ]] || fail "no metrics address logged by $name: $(tail -5 "$RUN_ERR")"
+}
+
+# probe PATH: "STATUS BODY" of the running one's /readyz, /healthz, ...
+probe() { curl -s -m 5 -o "$T_WORK/probe" -w '%{http_code}' "$RUN_URL$1"; echo " $(cat "$T_WORK/probe")"; }
+
+# wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds; prints the seconds it took.
+wait_for() {
+  local limit=$1 what=$2 t0=$SECONDS
+  shift 2
+  until "$@"; do
+    ((SECONDS - t0 < limit)) || fail "$what: not within $limit s"
+    sleep 0.2
+  done
+  echo $((SECONDS - t0))
+}
+
+stored_at_least() { [[ $(sql 'SELECT count(*) FROM events') -ge $1 ]]; }
+not_ready_for() { [[ $(probe readyz) == "503 "*"\"$1\": {\"up\": false"* ]]; }
+ready() { [[ $(probe readyz) == "200 "*'"status": "ready"'* ]]; }
+
+# run_stop: SIGTERM; fails unless it exits 0 within SECONDS (default 15).
+run_stop() {
+  local limit=${1:-15} t0=$SECONDS rc=0 i
+  kill -TERM "$RUN_PID"
+  for i in $(seq $((limit * 10))); do
+    kill -0 "$RUN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$RUN_PID" 2>/dev/null && fail "still running $limit s after SIGTERM: $(tail -5 "$RUN_ERR")"
+  wait "$RUN_PID" || rc=$?
+  T_PIDS=${T_PIDS/ $RUN_PID/}
+  assert_eq "$rc" 0 "exit code after SIGTERM"
+  RUN_STOP_SECONDS=$((SECONDS - t0))
+}
+
+# exactly_once N: every one of the N produced events stored, none twice.
+exactly_once() {
+  assert_eq "$(sql "SELECT count(*) || ' ' || count(DISTINCT (event_id, event_time)) FROM events")" \
+    "$1 $1" "events stored, and distinct"
+}
