@@ -87,13 +87,20 @@ void cd_kafka_consumer_wake_fetcher(cd_kafka_consumer_t *c);
  * assigned (more members than partitions). */
 bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c);
 
-/* Whether some broker has sent anything within the last ten seconds
- * (librdkafka's statistics, each second); *silent_ms gets how long none has. */
-bool cd_kafka_consumer_answering(const cd_kafka_consumer_t *c, int64_t *silent_ms);
+typedef enum cd_kafka_state {
+    CD_KAFKA_UP,      /* assigned its part, and some broker sent something lately */
+    CD_KAFKA_JOINING, /* waiting for the group to give it its part (a rebalance) */
+    CD_KAFKA_SILENT,  /* assigned, but no broker has sent anything for ten seconds */
+} cd_kafka_state_t;
 
-/* Commits the stored offsets and leaves the group, within
- * shutdown.timeout.ms. */
-cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err);
+/* The member's state, from its rebalances and librdkafka's statistics
+ * (each second); *for_ms gets how long it has been joining or silent. */
+cd_kafka_state_t cd_kafka_consumer_state(const cd_kafka_consumer_t *c, int64_t *for_ms);
+
+/* Commits the stored offsets and leaves the group, giving up at deadline
+ * (on cd_mono_us()); when it did, cd_kafka_consumer_free() waits no longer
+ * than that deadline either. */
+cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, int64_t deadline, cd_err_t *err);
 void cd_kafka_consumer_free(cd_kafka_consumer_t *c);
 
 typedef struct cd_kafka_producer cd_kafka_producer_t;

@@ -90,7 +90,7 @@ typedef struct ingest {
     bool *writer_down;
     int down_count;
 
-    bool kafka_up; /* as the readiness probe last heard */
+    cd_kafka_state_t kafka; /* as the readiness probe last heard */
     cd_status_t failure; /* a writer's fatal outcome, CD_OK while none */
     cd_err_t failure_err;
     int64_t last_progress_us, last_sweep_us, next_partitions_us;
@@ -410,23 +410,26 @@ static cd_status_t drain(ingest_t *in, bool *more, cd_err_t *err)
     return CD_OK;
 }
 
-/* Kafka answering or not, for the readiness probe; logged when it changes. */
+/* The consumer's state for the readiness probe; silence logged when it
+ * begins and ends. */
 static void kafka_state(ingest_t *in)
 {
-    int64_t silent_ms;
-    char why[96];
-    bool up = cd_kafka_consumer_answering(in->consumer, &silent_ms);
+    int64_t for_ms;
+    char why[96] = "";
+    cd_kafka_state_t st = cd_kafka_consumer_state(in->consumer, &for_ms);
 
-    snprintf(why, sizeof(why), "no Kafka broker has answered for %lld s",
-             (long long)(silent_ms / 1000));
-    if (up != in->kafka_up) {
-        if (up)
-            cd_log_info("run", "Kafka answers again");
-        else
-            cd_log_warn("run", "%s", why);
-    }
-    in->kafka_up = up;
-    cd_metrics_set_ready(in->metrics, "kafka", up, up ? NULL : why);
+    if (st == CD_KAFKA_SILENT)
+        snprintf(why, sizeof(why), "no Kafka broker has answered for %lld s",
+                 (long long)(for_ms / 1000));
+    else if (st == CD_KAFKA_JOINING)
+        snprintf(why, sizeof(why), "waiting for the consumer group's assignment for %lld s",
+                 (long long)(for_ms / 1000));
+    if (st != in->kafka && st == CD_KAFKA_SILENT)
+        cd_log_warn("run", "%s", why);
+    else if (st != in->kafka && in->kafka == CD_KAFKA_SILENT)
+        cd_log_info("run", "Kafka answers again");
+    in->kafka = st;
+    cd_metrics_set_ready(in->metrics, "kafka", st == CD_KAFKA_UP, why[0] ? why : NULL);
 }
 
 static void periodic(ingest_t *in)
@@ -500,9 +503,8 @@ static cd_status_t loop(ingest_t *in, cd_err_t *err)
 
 /* Waits for the writers' batches until the shutdown deadline, then makes
  * them give up; what was not stored is read again by the next owner. */
-static void finish_writers(ingest_t *in)
+static void finish_writers(ingest_t *in, int64_t deadline)
 {
-    int64_t deadline = cd_mono_us() + (int64_t)in->cfg->shutdown_timeout_ms * 1000;
     bool abandoned = false;
 
     for (int i = 0; i < in->nslots; i++) {
@@ -605,6 +607,7 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
                    .abandon_pipe = {-1, -1}};
     cd_kafka_rebalance_hooks_t hooks = {on_assigned, on_revoking, &in};
     cd_status_t st = CD_ERROR;
+    int64_t deadline = 0; /* of shutdown, once it begins */
 
     memset(stats, 0, sizeof(*stats));
     pthread_mutex_init(&in.health_lock, NULL);
@@ -634,14 +637,15 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
         goto done;
     if (start_writers(&in, err) != CD_OK)
         goto done;
-    in.kafka_up = true;
+    in.kafka = CD_KAFKA_JOINING;
     kafka_state(&in);
 
     st = loop(&in, err);
     /* Stopped, caught up or failed: the batches being written are finished
      * (until the deadline); those not handed yet are left, their offsets
-     * not stored, to be read again. */
-    finish_writers(&in);
+     * not stored, to be read again.  One deadline for all of shutdown. */
+    deadline = cd_mono_us() + (int64_t)cfg->shutdown_timeout_ms * 1000;
+    finish_writers(&in, deadline);
     release_filling(&in);
     if (st == CD_OK && in.failure != CD_OK) {
         st = in.failure;
@@ -654,7 +658,9 @@ done:
     /* Closed while the writers still exist: the revocation it makes calls on them. */
     if (in.consumer) {
         cd_err_t cerr;
-        if (cd_kafka_consumer_close(in.consumer, &cerr) != CD_OK)
+        if (!deadline)
+            deadline = cd_mono_us() + (int64_t)cfg->shutdown_timeout_ms * 1000;
+        if (cd_kafka_consumer_close(in.consumer, deadline, &cerr) != CD_OK)
             cd_log_warn("run", "%s", cerr.msg);
     }
     for (int i = 0; i < in.nslots; i++)

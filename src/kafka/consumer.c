@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,11 @@
 
 struct cd_kafka_consumer {
     rd_kafka_t *rk;
-    int bound_ms; /* the longest a commit or the close may take: shutdown.timeout.ms */
+    int bound_ms; /* the longest a commit may take: shutdown.timeout.ms */
     bool close_timed_out;
+    int64_t deadline_us; /* of the close and the destruction after it */
     int64_t heard_us; /* when a broker last sent something (statistics), on cd_mono_us */
+    int64_t rebalance_us; /* when the member last began to wait for its assignment */
     rd_kafka_queue_t *queue; /* the consumer queue, signalling wake[1] */
     int wake[2];
     cd_kafka_rebalance_hooks_t hooks;
@@ -67,6 +70,7 @@ static void track_assign(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_
                                               parts->elems[i].partition);
     reset_at_end(c);
     c->assignment_given = true;
+    c->heard_us = cd_mono_us(); /* it just heard from the coordinator */
 }
 
 static void track_revoke(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
@@ -82,6 +86,7 @@ static void track_revoke(cd_kafka_consumer_t *c, const rd_kafka_topic_partition_
     }
     reset_at_end(c);
     c->assignment_given = false; /* a rebalance is under way */
+    c->rebalance_us = cd_mono_us();
 }
 
 /* The hooks' view of a partition list; NULL when out of memory (hooks skipped). */
@@ -99,12 +104,12 @@ static cd_kafka_partition_t *hook_list(const rd_kafka_topic_partition_list_t *pa
  * shutdown must keep its deadline.  A commit not answered in time goes on
  * in the background; the offsets are committed again at the next chance.
  */
-static void commit_bounded(cd_kafka_consumer_t *c, const char *what)
+static void commit_bounded(cd_kafka_consumer_t *c, const char *what, int bound_ms)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_resp_err_t e = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
     if (!e) {
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, c->bound_ms);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, bound_ms > 0 ? bound_ms : 0);
         e = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (ev)
             rd_kafka_event_destroy(ev);
@@ -172,7 +177,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (c->hooks.revoking && list)
         c->hooks.revoking(c->hooks.arg, list, parts->cnt);
     free(list);
-    commit_bounded(c, "commit on revoke");
+    commit_bounded(c, "commit on revoke", c->bound_ms);
     if (cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e)
@@ -224,7 +229,7 @@ cd_kafka_consumer_t *cd_kafka_consumer_new(const cd_config_t *cfg,
     }
     c->wake[0] = c->wake[1] = -1;
     c->bound_ms = cfg->shutdown_timeout_ms;
-    c->heard_us = cd_mono_us(); /* not silent before it had a chance to speak */
+    c->heard_us = c->rebalance_us = cd_mono_us();
     if (hooks)
         c->hooks = *hooks;
     c->assigned = rd_kafka_topic_partition_list_new(8);
@@ -467,20 +472,26 @@ bool cd_kafka_consumer_caught_up(const cd_kafka_consumer_t *c)
     return true;
 }
 
-bool cd_kafka_consumer_answering(const cd_kafka_consumer_t *c, int64_t *silent_ms)
+cd_kafka_state_t cd_kafka_consumer_state(const cd_kafka_consumer_t *c, int64_t *for_ms)
 {
-    *silent_ms = (cd_mono_us() - c->heard_us) / 1000;
-    return *silent_ms < SILENCE_MS;
+    int64_t now = cd_mono_us();
+    if (!c->assignment_given) {
+        /* Nothing to fetch, and a join may wait for a member that left
+         * silently: quiet brokers say nothing then. */
+        *for_ms = (now - c->rebalance_us) / 1000;
+        return CD_KAFKA_JOINING;
+    }
+    *for_ms = (now - c->heard_us) / 1000;
+    return *for_ms < SILENCE_MS ? CD_KAFKA_UP : CD_KAFKA_SILENT;
 }
 
-cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err)
+cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, int64_t deadline, cd_err_t *err)
 {
-    int64_t deadline = cd_mono_us() + (int64_t)c->bound_ms * 1000;
-
     /* The offsets stored, then leaving the group (which commits what was
-     * stored since), each within the shutdown deadline: a silent broker
-     * must not hold the process. */
-    commit_bounded(c, "final offset commit");
+     * stored since), all within the deadline: a silent broker must not hold
+     * the process. */
+    c->deadline_us = deadline;
+    commit_bounded(c, "final offset commit", (int)((deadline - cd_mono_us()) / 1000));
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
     cd_status_t st = CD_OK;
@@ -493,9 +504,9 @@ cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err)
         int64_t left_ms = (deadline - cd_mono_us()) / 1000;
         if (left_ms <= 0) {
             c->close_timed_out = true;
-            st = cd_err_set(err, CD_ERROR, "leaving the consumer group: no answer within "
-                            "shutdown.timeout.ms (%d ms); the group notices at its session "
-                            "timeout", c->bound_ms);
+            st = cd_err_set(err, CD_ERROR, "leaving the consumer group: no answer before the "
+                            "shutdown deadline (shutdown.timeout.ms = %d); the group notices at "
+                            "its session timeout", c->bound_ms);
             break;
         }
         /* Serves the rebalance (revocation) the close makes. */
@@ -503,6 +514,63 @@ cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, cd_err_t *err)
     }
     rd_kafka_queue_destroy(q);
     return st;
+}
+
+/* Destroys rk on a thread of its own, waiting at most bound_ms: with a
+ * broker silent, librdkafka's threads wait for their requests to time out
+ * (socket.timeout.ms).  True when it finished; if not, the thread goes on
+ * until the process exits, and the consumer must not be freed under it. */
+typedef struct destroyer {
+    rd_kafka_t *rk;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} destroyer_t;
+
+static void *destroy_main(void *arg)
+{
+    destroyer_t *d = arg;
+    rd_kafka_destroy_flags(d->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static bool destroy_bounded(rd_kafka_t *rk, int64_t deadline_us)
+{
+    static destroyer_t d = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t thread;
+    struct timespec until;
+
+    d.rk = rk;
+    d.done = false;
+    if (pthread_create(&thread, NULL, destroy_main, &d) != 0) {
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return true;
+    }
+    /* The condition variable counts on the realtime clock; what carries
+     * over is the time left. */
+    int64_t left = deadline_us - cd_mono_us();
+    left = left < 100000 ? 100000 : left; /* time to finish when nothing hangs */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += left / 1000000;
+    until.tv_nsec += (long)(left % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d.lock);
+    while (!d.done && pthread_cond_timedwait(&d.cond, &d.lock, &until) == 0)
+        ;
+    bool done = d.done;
+    pthread_mutex_unlock(&d.lock);
+    if (done)
+        pthread_join(thread, NULL);
+    else
+        pthread_detach(thread);
+    return done;
 }
 
 void cd_kafka_consumer_free(cd_kafka_consumer_t *c)
@@ -513,9 +581,15 @@ void cd_kafka_consumer_free(cd_kafka_consumer_t *c)
         rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(c->queue);
     }
-    /* A close that timed out is not waited for again. */
-    if (c->rk)
-        rd_kafka_destroy_flags(c->rk, c->close_timed_out ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+    /* A close that timed out is not waited for again, nor the destruction
+     * for longer than the deadline: the process is leaving. */
+    if (c->rk && !c->close_timed_out)
+        rd_kafka_destroy(c->rk);
+    else if (c->rk && !destroy_bounded(c->rk, c->deadline_us)) {
+        cd_log_warn("kafka", "librdkafka did not stop before the shutdown deadline, a broker "
+                    "being silent; left to the process's exit");
+        return; /* its threads may still use what c holds */
+    }
     if (c->assigned)
         rd_kafka_topic_partition_list_destroy(c->assigned);
     for (int i = 0; i < 2; i++)

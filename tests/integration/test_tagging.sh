@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One simulated stream, with disorder and duplicates, consumed twice: once
-# straight by one instance, once by two instances sharing the group through
-# rebalances while being killed with -9.  The derived tables (scenario_runs,
-# conversations, and each event's operation_Id) must come out identical.
+# straight by one instance with one writer, once by two instances of three
+# writers each sharing the group through rebalances while being killed with
+# -9.  The derived tables (scenario_runs, conversations, and each event's
+# operation_Id) must come out identical.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -26,8 +27,9 @@ dump() {
                         FROM events ORDER BY 1) TO STDOUT"
 }
 
-# Straight: one instance, start to end.
-"$CONVDIAG" run --until-caught-up --group "straight-$T_ID" > "$T_WORK/straight.out"
+# Straight: one instance, one writer, start to end.
+"$CONVDIAG" run --until-caught-up --group "straight-$T_ID" --set ingest.writers=1 \
+  > "$T_WORK/straight.out"
 cat "$T_WORK/straight.out"
 dump "$T_DB" > "$T_WORK/straight.tsv"
 runs=$(sql "SELECT count(*) FROM scenario_runs")
@@ -52,7 +54,7 @@ admin_sql "CREATE DATABASE \"$other\""
 export PGDATABASE=$other
 "$CONVDIAG" migrate >/dev/null
 opts=(--group "disturbed-$T_ID" --set batch.max.events=300 --set kafka.session.timeout.ms=6000
-      --progress 0)
+      --set ingest.writers=3 --progress 0)
 # start VAR: an instance in the background (a child of this shell, so `wait` works).
 start() { "$CONVDIAG" run "${opts[@]}" >/dev/null 2>>"$T_WORK/disturbed.err" & printf -v "$1" %s $!; }
 wait_rows() { for _ in $(seq 200); do [[ $(sql 'SELECT count(*) FROM events') -gt $1 ]] && return; sleep 0.05; done; }

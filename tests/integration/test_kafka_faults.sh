@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Kafka behind a fault-injecting proxy (Toxiproxy) during runs of 100,000
+# events: added latency, connections reset, and a broker that goes silent.
+# The silence shows on /readyz within seconds, SIGTERM during it exits 0
+# within shutdown.timeout.ms, and once it clears every event is stored
+# exactly once.  Adds toxics to the shared proxies: runs alone.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+t_init kafka_faults 4
+tox_reset
+
+events=${CD_FAULT_EVENTS:-100000}
+shutdown_ms=4000
+"$CONVDIAG" simulate --seed 41 --start "$SIM_START" --events "$events" --progress 0 >/dev/null
+# convdiag reaches the broker only through the proxy (its listener there
+# advertises the proxy's address); the test's own tools go straight.
+opts=(--brokers "$TOX_KAFKA_BROKERS" --set batch.max.events=500
+      --set shutdown.timeout.ms=$shutdown_ms)
+
+# ---- latency, then resets
+run_start faults "${opts[@]}"
+wait_for 60 "first events stored" stored_at_least 1 >/dev/null
+tox_add kafka slow latency downstream '{"latency": 40, "jitter": 20}'
+wait_for 90 "events stored through 40 ms of latency" stored_at_least $((events / 4)) >/dev/null
+tox_remove kafka slow
+ok "stored through added latency"
+tox_add kafka reset reset_peer downstream '{"timeout": 0}'
+sleep 1.5
+tox_remove kafka reset
+wait_for 90 "events stored after the resets" stored_at_least $((events / 2)) >/dev/null
+ok "connections reset: reconnected and went on"
+
+# ---- silence: readiness tells, and it passes
+silent_at=$SECONDS
+tox_add kafka silent timeout downstream '{"timeout": 0}'
+took=$(wait_for 30 "readiness to tell Kafka is silent" not_ready_for kafka)
+((took <= 14)) || fail "silence noticed after $took s"
+ok "silent Kafka noticed after $took s: $(probe readyz)"
+[[ $(probe healthz) == "200 "* ]] || fail "not alive while Kafka is silent: $(probe healthz)"
+sleep 3
+tox_remove kafka silent
+ok "Kafka silent for $((SECONDS - silent_at)) s"
+wait_for 180 "every event stored after the silence" stored_at_least "$events" >/dev/null
+wait_for 60 "ready again" ready >/dev/null
+run_stop 15
+exactly_once "$events"
+
+# ---- SIGTERM while Kafka is silent: exit 0 within shutdown.timeout.ms
+more=20000
+"$CONVDIAG" simulate --seed 42 --start "$SIM_START" --events "$more" --progress 0 >/dev/null
+total=$((events + more))
+run_start silent_stop "${opts[@]}"
+wait_for 60 "the next events stored" stored_at_least $((events + 1)) >/dev/null
+tox_add kafka silent timeout downstream '{"timeout": 0}'
+wait_for 30 "readiness to tell Kafka is silent" not_ready_for kafka >/dev/null
+# The batches in flight commit; leaving the group cannot, and is given up.
+run_stop $((2 * shutdown_ms / 1000 + 3))
+ok "SIGTERM while Kafka is silent: exit 0 after $RUN_STOP_SECONDS s"
+tox_remove kafka silent
+
+"$CONVDIAG" run --until-caught-up --progress 0 > "$T_WORK/final.out"
+exactly_once "$total"
+assert_eq "$(sql 'SELECT count(*) FROM dead_letters')" 0 "dead letters"
+echo "1 passed, 0 failed"
