@@ -509,8 +509,14 @@ cd_status_t cd_kafka_consumer_close(cd_kafka_consumer_t *c, int64_t deadline, cd
                             "its session timeout", c->bound_ms);
             break;
         }
-        /* Serves the rebalance (revocation) the close makes. */
-        rd_kafka_queue_poll_callback(q, left_ms < 100 ? (int)left_ms : 100);
+        /* The revocation the close makes is served here; messages still
+         * queued come too, and go. */
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left_ms < 100 ? (int)left_ms : 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(c->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
+                         c);
+        if (ev)
+            rd_kafka_event_destroy(ev);
     }
     rd_kafka_queue_destroy(q);
     return st;

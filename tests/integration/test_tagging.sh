@@ -71,7 +71,7 @@ wait_rows "$(sql 'SELECT count(*) FROM events')"
 sleep "0.$((RANDOM % 8))"
 kill -9 "$b"; wait "$b" 2>/dev/null || true
 ok "kill -9 of instance b with $(sql 'SELECT count(*) FROM events') events stored"
-kill -TERM "$c"; wait "$c" || fail "instance c did not stop cleanly"
+kill -TERM "$c"; wait "$c" || fail "instance c did not stop cleanly: $(tail -5 "$T_WORK/disturbed.err")"
 T_PIDS=
 "$CONVDIAG" run --until-caught-up "${opts[@]}" > "$T_WORK/final.out"
 cat "$T_WORK/final.out"
