@@ -390,6 +390,19 @@ static bool blocked(const ingest_t *in)
     return false;
 }
 
+/* Messages that can be taken without overfilling a batch, whichever
+ * writer's partitions they come from. */
+static size_t room(const ingest_t *in)
+{
+    size_t r = DRAIN_BUDGET;
+    for (int i = 0; i < in->nslots; i++) {
+        const cd_batch_t *b = in->slots[i].filling;
+        if (!in->slots[i].paused && in->cfg->batch_max_events - b->count < r)
+            r = in->cfg->batch_max_events - b->count;
+    }
+    return r;
+}
+
 /*
  * Takes what the consumer has: until nothing more waits, a batch is full,
  * or batch.max.wait.ms since the round began (a backlog never runs dry).
@@ -398,12 +411,13 @@ static bool blocked(const ingest_t *in)
 static cd_status_t drain(ingest_t *in, bool *more, cd_err_t *err)
 {
     int64_t until = cd_mono_us() + (int64_t)in->cfg->batch_max_wait_ms * 1000;
-    size_t taken;
+    size_t taken, budget;
 
     do {
-        if (cd_kafka_consumer_drain(in->consumer, route, in, DRAIN_BUDGET, &taken, err) != CD_OK)
+        budget = room(in);
+        if (cd_kafka_consumer_drain(in->consumer, route, in, budget, &taken, err) != CD_OK)
             return CD_ERROR;
-        *more = taken == DRAIN_BUDGET;
+        *more = taken == budget;
         in->stats->messages += taken;
         cd_metric_add(in->m.messages, (double)taken);
     } while (*more && !blocked(in) && cd_mono_us() < until);
@@ -645,7 +659,9 @@ cd_status_t cd_ingest_run(const cd_config_t *cfg, const cd_ingest_opts_t *opts,
      * (until the deadline); those not handed yet are left, their offsets
      * not stored, to be read again.  One deadline for all of shutdown. */
     deadline = cd_mono_us() + (int64_t)cfg->shutdown_timeout_ms * 1000;
-    finish_writers(&in, deadline);
+    /* The writers may take all but the last fifth: leaving the group needs
+     * a moment too. */
+    finish_writers(&in, deadline - (int64_t)cfg->shutdown_timeout_ms * 200);
     release_filling(&in);
     if (st == CD_OK && in.failure != CD_OK) {
         st = in.failure;

@@ -25,7 +25,7 @@ typedef struct collector {
 typedef struct dependency {
     char name[32];
     bool up;
-    char why[160];
+    char why[256];
 } dependency_t;
 
 struct cd_metrics {

@@ -37,12 +37,17 @@ static const cd_store_statement_t sweep_statement = {
  * still read whole.  Then the staging tables of the upserts: the session's
  * own, emptied at each commit.
  */
-static const char *const session_setup[] = {
-    "SET enable_seqscan = off",
-    "CREATE TEMP TABLE IF NOT EXISTS conversations_stage (LIKE conversations INCLUDING "
-    "DEFAULTS) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS runs_stage (LIKE scenario_runs INCLUDING DEFAULTS) "
-    "ON COMMIT DELETE ROWS",
+static const struct {
+    const char *what; /* for messages, which must stay short enough for a probe */
+    const char *sql;
+} session_setup[] = {
+    {"SET enable_seqscan", "SET enable_seqscan = off"},
+    {"creating conversations_stage",
+     "CREATE TEMP TABLE IF NOT EXISTS conversations_stage (LIKE conversations INCLUDING "
+     "DEFAULTS) ON COMMIT DELETE ROWS"},
+    {"creating runs_stage",
+     "CREATE TEMP TABLE IF NOT EXISTS runs_stage (LIKE scenario_runs INCLUDING DEFAULTS) "
+     "ON COMMIT DELETE ROWS"},
 };
 
 cd_store_t *cd_store_new(const cd_store_conf_t *conf)
@@ -124,7 +129,8 @@ static cd_status_t prepare_session(cd_store_t *s, cd_err_t *err)
     if ((st = cd_pg_open(&s->pg, err)) != CD_OK)
         return st;
     for (size_t i = 0; i < CD_ARRAY_LEN(session_setup); i++)
-        if ((st = cd_pg_exec(&s->pg, session_setup[i], err)) != CD_OK)
+        if ((st = cd_pg_query(&s->pg, session_setup[i].what, session_setup[i].sql, false, 0,
+                              NULL, NULL, NULL, NULL, err)) != CD_OK)
             return st;
     for (size_t l = 0; l < CD_ARRAY_LEN(statement_lists); l++) {
         size_t n = statement_lists[l].count ? *statement_lists[l].count : 1;

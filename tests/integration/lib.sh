@@ -25,6 +25,12 @@ sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 # The admin connection for creating and dropping the test database.
 admin_sql() { PGDATABASE=postgres psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 
+# The superuser, over the local stack's socket, in the test's database.
+super_sql() {
+  psql -X -A -t -q -v ON_ERROR_STOP=1 -h "$CD_STACK_DIR/pg/socket" -p "$CD_PG_PORT" -U postgres \
+    -d "${T_DB:?}" -c "$1"
+}
+
 # DROP DATABASE ... WITH (FORCE) cannot end an autovacuum worker that is
 # still on the database; it is gone within moments, so try again.
 drop_db() {
@@ -201,7 +207,8 @@ wait_for() {
   local limit=$1 what=$2 t0=$SECONDS
   shift 2
   until "$@"; do
-    ((SECONDS - t0 < limit)) || fail "$what: not within $limit s"
+    ((SECONDS - t0 < limit)) ||
+      fail "$what: not within $limit s${RUN_ERR:+ (last lines of $(basename "$RUN_ERR"): $(tail -n 3 "$RUN_ERR" | tr '\n' ' '))}"
     sleep 0.2
   done
   echo $((SECONDS - t0))

@@ -13,17 +13,13 @@ t_init plans 4
 
 log="$CD_STACK_DIR/logs/postgres.log"
 [[ -r $log ]] || fail "the server's log $log is not readable here (a local stack is needed)"
-super() {
-  psql -X -A -t -q -v ON_ERROR_STOP=1 -h "$CD_STACK_DIR/pg/socket" -p "$CD_PG_PORT" -U postgres \
-    -d "$T_DB" -c "$1"
-}
 # Every session of this database logs the plan of each statement it runs.
-super "ALTER DATABASE \"$T_DB\" SET session_preload_libraries = 'auto_explain'"
-super "ALTER DATABASE \"$T_DB\" SET auto_explain.log_min_duration = 0"
+super_sql "ALTER DATABASE \"$T_DB\" SET session_preload_libraries = 'auto_explain'"
+super_sql "ALTER DATABASE \"$T_DB\" SET auto_explain.log_min_duration = 0"
 # Never analyzed: no table of the batch's statements gets statistics but
 # from the test itself.
 no_autovacuum() {
-  super "DO \$\$ DECLARE t regclass; BEGIN
+  super_sql "DO \$\$ DECLARE t regclass; BEGIN
     FOR t IN SELECT c.oid FROM pg_class AS c WHERE c.relnamespace = 'public'::regnamespace
                 AND c.relkind = 'r' LOOP
       EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', t);
@@ -37,7 +33,7 @@ produce() { "$CONVDIAG" simulate --seed "$1" --start "$2" --events "$3" --disord
 produce 10 "$SIM_START" 1
 "$CONVDIAG" run "${run_opts[@]}" --until-caught-up >/dev/null
 no_autovacuum
-assert_eq "$(super "SELECT count(*) FROM pg_stat_user_tables WHERE relname NOT LIKE 'events_%'
+assert_eq "$(super_sql "SELECT count(*) FROM pg_stat_user_tables WHERE relname NOT LIKE 'events_%'
                      AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)")" 0 \
   "tables analyzed before the run"
 
@@ -51,12 +47,12 @@ produce 11 "$SIM_START" 20000
 produce 12 2026-11-20T09:00:00.000Z 20000
 "$CONVDIAG" run "${run_opts[@]}" --set ingest.state.cache.bytes=0 --until-caught-up \
   > "$T_WORK/run2.out"
-assert_eq "$(super "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN
+assert_eq "$(super_sql "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN
                      ('conversations', 'scenario_runs') AND last_autoanalyze IS NOT NULL")" 0 \
   "state tables analyzed during the runs"
 fresh_end=$(wc -l < "$log")
 # Analyzed: the statistics of tables with rows.
-super "ANALYZE"
+super_sql "ANALYZE"
 produce 13 2026-11-20T10:00:00.000Z 20000
 "$CONVDIAG" run "${run_opts[@]}" --set ingest.state.cache.bytes=0 --until-caught-up \
   > "$T_WORK/run3.out"
