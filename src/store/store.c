@@ -34,7 +34,9 @@ static const cd_store_statement_t sweep_statement = {
  * a table never analyzed as ten pages, and with those statistics a scan
  * looks cheapest.  Without seqscans on offer it takes the index; only the
  * staging tables, which hold the batch's own rows and have no index, are
- * still read whole.  Then the staging tables of the upserts: the session's
+ * still read whole.  No JIT: disabled scans cost 1e10 to the planner, far
+ * over jit_above_cost, and compiling costs a statement of a few rows tens
+ * of milliseconds.  Then the staging tables of the upserts: the session's
  * own, emptied at each commit.
  */
 static const struct {
@@ -42,6 +44,7 @@ static const struct {
     const char *sql;
 } session_setup[] = {
     {"SET enable_seqscan", "SET enable_seqscan = off"},
+    {"SET jit", "SET jit = off"},
     {"creating conversations_stage",
      "CREATE TEMP TABLE IF NOT EXISTS conversations_stage (LIKE conversations INCLUDING "
      "DEFAULTS) ON COMMIT DELETE ROWS"},
