@@ -1,10 +1,12 @@
 /*
- * ingest.h -- the `run` loop: Kafka -> parse/validate -> PostgreSQL.
+ * ingest.h -- `run`: Kafka -> parse/validate -> tag -> PostgreSQL.
  *
- * Per batch: poll up to batch.max.events messages (or batch.max.wait.ms),
- * parse them, write them in one transaction, and only then store their
- * offsets.  When PostgreSQL is unavailable the assignment is paused (the poll
- * loop keeps serving the group) and the batch is retried with backoff.
+ * A polling thread routes each message to the writer owning its partition
+ * (writer.h) and hands batches over as writers get free; each writer
+ * writes its batches in one transaction each and only then stores their
+ * offsets.  When PostgreSQL is unavailable the writers retry with backoff
+ * and their partitions are paused, while the polling thread keeps serving
+ * the group.
  */
 #ifndef CONVDIAG_INGEST_H
 #define CONVDIAG_INGEST_H

@@ -2,11 +2,11 @@
  * tagging.h -- operation IDs, scenario runs and conversations.
  *
  * The tagger is pure: given a batch (in Kafka order) and the state of the
- * conversations it touches as stored in PostgreSQL, it tags each new event
- * and updates that state in memory.  The store loads the state and writes it
- * back in the same transaction as the events, so a restart, a kill -9 or a
- * partition moving to another instance yields the tables an uninterrupted
- * run yields.
+ * conversations it touches (cd_tag_state_t, kept by a writer between
+ * batches, what it lacks loaded by the store), it tags each new event and
+ * updates that state in memory.  The store writes it back in the same
+ * transaction as the events, so a restart, a kill -9 or a partition moving
+ * to another instance yields the tables an uninterrupted run yields.
  *
  * Rules (the brief's "Tagging"):
  *  - operation_Id: the trace-id of a valid traceparent (Kafka header, else
