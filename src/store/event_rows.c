@@ -1,4 +1,5 @@
 /* event_rows.c -- the batch's new events, copied into events; see store.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "store_private.h"
@@ -27,30 +28,84 @@ static void event_row(const cd_record_t *rec, cd_row_text_t *t)
     memcpy(t->v, v, sizeof(v));
 }
 
-cd_status_t cd_store_write_events(cd_store_t *s, const cd_batch_t *batch, cd_store_result_t *r,
-                                  cd_err_t *err)
+/* The batch's new events of one day, or with day INT64_MIN those of every
+ * day not in done[0..ndone), into target. */
+static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *target,
+                            int64_t day, const int64_t *done, size_t ndone, cd_err_t *err)
 {
     cd_row_text_t t;
-    cd_status_t st;
+    cd_status_t st = cd_copy_begin(&s->copy, target, err);
 
-    for (size_t i = 0; i < batch->count; i++) {
-        const cd_record_t *rec = &batch->records[i];
-        if (rec->valid) {
-            r->duplicates += rec->duplicate;
-            r->inserted += !rec->duplicate;
-            r->unknown_scenarios += !rec->duplicate && !rec->event.scenario_known;
-        }
+    if (st != CD_OK) {
+        st = cd_store_fail(s, st);
+        if (strcmp(s->pg.sqlstate, "42P01") == 0)
+            s->failure = CD_STORE_PARTITION; /* see below */
+        return st;
     }
-    if (!r->inserted)
-        return CD_OK;
-    if ((st = cd_copy_begin(&s->copy, "events (" EVENT_COLUMNS ")", err)) != CD_OK)
-        return cd_store_fail(s, st);
     for (size_t i = 0; i < batch->count && st == CD_OK; i++) {
         const cd_record_t *rec = &batch->records[i];
         if (!rec->valid || rec->duplicate)
             continue;
+        int64_t d = cd_store_partitions_day(rec->event.ts_us);
+        bool copied = false;
+        for (size_t k = 0; k < ndone && !copied; k++)
+            copied = done[k] == d;
+        if (copied || (day != INT64_MIN && d != day))
+            continue;
         event_row(rec, &t);
         st = cd_copy_row(&s->copy, t.v, EVENT_NCOLS, err);
     }
-    return cd_store_fail(s, cd_copy_end(&s->copy, st, err));
+    st = cd_store_fail(s, cd_copy_end(&s->copy, st, err));
+    /* A partition dropped since we saw it (by hand, or by an instance keeping
+     * less): as when events finds no partition for a row, look again. */
+    if (st != CD_OK && strcmp(s->pg.sqlstate, "42P01") == 0)
+        s->failure = CD_STORE_PARTITION;
+    return st;
+}
+
+/*
+ * Each day's events are copied into the day's partition itself: COPY into
+ * events would set partition routing up for every batch and open each
+ * partition it touches, a cost of its own per batch.  A batch mostly holds
+ * one day, two at midnight; past a few, the rest go through events (the
+ * replay of an old backlog, say).  The partitions exist already
+ * (cd_store_ensure_partitions), and PostgreSQL checks each row against its
+ * partition's bounds.
+ */
+cd_status_t cd_store_write_events(cd_store_t *s, const cd_batch_t *batch, cd_store_result_t *r,
+                                  cd_err_t *err)
+{
+    int64_t done[4];
+    size_t ndone = 0;
+    char target[48 + sizeof(EVENT_COLUMNS)], name[32];
+    cd_status_t st;
+
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (!rec->valid)
+            continue;
+        r->duplicates += rec->duplicate;
+        r->inserted += !rec->duplicate;
+        r->unknown_scenarios += !rec->duplicate && !rec->event.scenario_known;
+    }
+    for (size_t i = 0; i < batch->count; i++) {
+        const cd_record_t *rec = &batch->records[i];
+        if (!rec->valid || rec->duplicate)
+            continue;
+        int64_t day = cd_store_partitions_day(rec->event.ts_us);
+        bool copied = false;
+        for (size_t k = 0; k < ndone && !copied; k++)
+            copied = done[k] == day;
+        if (copied)
+            continue;
+        if (ndone == CD_ARRAY_LEN(done) || !cd_store_partitions_name(day, name, sizeof(name))) {
+            snprintf(target, sizeof(target), "events (" EVENT_COLUMNS ")");
+            return copy_day(s, batch, target, INT64_MIN, done, ndone, err);
+        }
+        snprintf(target, sizeof(target), "%s (" EVENT_COLUMNS ")", name);
+        if ((st = copy_day(s, batch, target, day, done, ndone, err)) != CD_OK)
+            return st;
+        done[ndone++] = day;
+    }
+    return CD_OK;
 }
