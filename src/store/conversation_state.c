@@ -6,9 +6,9 @@
  * Every statement is a set of index probes, whatever the tables' sizes and
  * whether they were ever analyzed: lookups are LATERAL probes by key over
  * an array of ids (with a LIMIT or an OFFSET, which keeps the planner from
- * flattening them into a join it might hash), writes are COPYs, and updates
- * are upserts whose conflict arbiter is the primary key.  None of them can
- * become a scan of a table.
+ * flattening them into a join it might hash), and the writes one upsert of
+ * arrays whose conflict arbiter is the primary key.  None of them can become
+ * a scan of a table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +49,19 @@ const cd_store_statement_t cd_store_state_statements[] = {
      "WHERE live_work_item_id = k.id AND state IN ('open', 'unpaired') OFFSET 0) AS r "
      "ORDER BY r.run_id",
      1},
-    /* A row changed since it was loaded has another version: it is left
-     * alone, and the count returned tells.  In liveWorkItemId order, so that
-     * two writers lock rows in the same order. */
-    {"upsert_conversations",
-     "INSERT INTO conversations (" CONVERSATION_COLUMNS ") SELECT " CONVERSATION_COLUMNS
-     " FROM conversations_stage ORDER BY live_work_item_id "
+    /*
+     * The conversations and the runs a batch changed, in one statement: new
+     * rows are inserted, stored ones updated, by primary key.  A
+     * conversation changed since it was loaded has another version: it is
+     * left alone, and the count returned tells (the transaction is then
+     * rolled back, the runs with it).  In liveWorkItemId order, so that two
+     * writers lock conversations in the same order.
+     */
+    {"write_state",
+     "WITH c AS (INSERT INTO conversations (" CONVERSATION_COLUMNS ") SELECT * FROM unnest("
+     "$1::text[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], "
+     "$7::text[], $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], "
+     "$12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[]) AS u ORDER BY 1 "
      "ON CONFLICT (live_work_item_id) DO UPDATE SET "
      "organization_id = EXCLUDED.organization_id, channel_type = EXCLUDED.channel_type, "
      "operation_id = EXCLUDED.operation_id, first_event_time = EXCLUDED.first_event_time, "
@@ -63,16 +70,19 @@ const cd_store_statement_t cd_store_state_statements[] = {
      "event_count = EXCLUDED.event_count, started_count = EXCLUDED.started_count, "
      "completed_count = EXCLUDED.completed_count, failed_count = EXCLUDED.failed_count, "
      "unknown_scenario_count = EXCLUDED.unknown_scenario_count, version = EXCLUDED.version, "
-     "updated_at = now() WHERE conversations.version = EXCLUDED.version - 1",
-     0},
-    {"upsert_runs",
-     "INSERT INTO scenario_runs (" RUN_COLUMNS ") SELECT " RUN_COLUMNS " FROM runs_stage "
+     "updated_at = now() WHERE conversations.version = EXCLUDED.version - 1 RETURNING 1), "
+     "r AS (INSERT INTO scenario_runs (" RUN_COLUMNS ") SELECT * FROM unnest("
+     "$16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], "
+     "$22::timestamptz[], $23::text[], $24::timestamptz[], $25::text[], $26::bigint[], "
+     "$27::text[], $28::boolean[]) AS u "
      "ON CONFLICT (run_id) DO UPDATE SET state = EXCLUDED.state, "
      "start_event_id = EXCLUDED.start_event_id, start_time = EXCLUDED.start_time, "
      "end_event_id = EXCLUDED.end_event_id, end_time = EXCLUDED.end_time, "
      "end_status = EXCLUDED.end_status, duration_ms = EXCLUDED.duration_ms, "
-     "duration_source = EXCLUDED.duration_source, stale = EXCLUDED.stale, updated_at = now()",
-     0},
+     "duration_source = EXCLUDED.duration_source, stale = EXCLUDED.stale, updated_at = now() "
+     "RETURNING 1) "
+     "SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM r)",
+     CONVERSATION_NCOLS + RUN_NCOLS},
     /* A block of ids: the sequence steps by the block's size (migration 0011),
      * and each value it gives starts a block no one else gets. */
     {"take_run_ids",
@@ -256,46 +266,12 @@ static void run_row(const cd_conversation_t *c, const cd_run_t *r, cd_row_text_t
     memcpy(t->v, v, sizeof(v));
 }
 
-static cd_status_t write_conversations(cd_store_t *s, const cd_tag_state_t *st,
-                                       cd_store_result_t *r, cd_err_t *err)
-{
-    cd_row_text_t t;
-    PGresult *res = NULL;
-    cd_status_t rc;
-
-    if (!st->touched_count)
-        return CD_OK;
-    if ((rc = cd_copy_begin(&s->copy, "conversations_stage (" CONVERSATION_COLUMNS ")", err)) !=
-        CD_OK)
-        return cd_store_fail(s, rc);
-    for (size_t i = 0; i < st->touched_count && rc == CD_OK; i++) {
-        conversation_row(st->touched[i], &t);
-        rc = cd_copy_row(&s->copy, t.v, CONVERSATION_NCOLS, err);
-    }
-    if ((rc = cd_store_fail(s, cd_copy_end(&s->copy, rc, err))) != CD_OK ||
-        (rc = cd_store_query(s, "upsert_conversations", 0, NULL, &res, err)) != CD_OK)
-        return rc;
-    size_t written = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    r->conversations = written;
-    if (written != st->touched_count) {
-        s->failure = CD_STORE_CONFLICT;
-        return cd_err_set(err, CD_RETRY,
-                          "%zu of %zu conversations were changed by another writer since they "
-                          "were loaded",
-                          st->touched_count - written, st->touched_count);
-    }
-    return CD_OK;
-}
-
 /* Gives every new run of the touched conversations its id, from the block
  * of ids taken last, and a new block whenever that one runs out. */
-static cd_status_t give_run_ids(cd_store_t *s, const cd_tag_state_t *st, size_t *news,
-                                cd_err_t *err)
+static cd_status_t give_run_ids(cd_store_t *s, const cd_tag_state_t *st, cd_err_t *err)
 {
     cd_status_t rc;
 
-    *news = 0;
     for (size_t i = 0; i < st->touched_count; i++) {
         cd_conversation_t *c = st->touched[i];
         for (size_t k = 0; k < c->runs_count; k++) {
@@ -313,61 +289,64 @@ static cd_status_t give_run_ids(cd_store_t *s, const cd_tag_state_t *st, size_t 
             }
             c->runs[k].run_id = s->run_id_next++;
             s->run_ids_left--;
-            (*news)++;
         }
     }
     return CD_OK;
 }
 
-/* Copies the changed runs into target: the new ones (stored false) or the
- * stored ones changed (stored true). */
-static cd_status_t copy_runs(cd_store_t *s, const cd_tag_state_t *st, bool stored,
-                             const char *target, cd_err_t *err)
+/* Appends a row's fields to the arrays of its columns, one array each. */
+static void put_row(cd_buf_t *cols, const char *const *v, int n)
 {
-    cd_row_text_t t;
-    cd_status_t rc = cd_copy_begin(&s->copy, target, err);
-
-    if (rc != CD_OK)
-        return cd_store_fail(s, rc);
-    for (size_t i = 0; i < st->touched_count && rc == CD_OK; i++) {
-        const cd_conversation_t *c = st->touched[i];
-        for (size_t k = 0; k < c->runs_count && rc == CD_OK; k++) {
-            const cd_run_t *run = &c->runs[k];
-            if (!run->dirty || run->stored != stored)
-                continue;
-            run_row(c, run, &t);
-            rc = cd_copy_row(&s->copy, t.v, RUN_NCOLS, err);
-        }
-    }
-    return cd_store_fail(s, cd_copy_end(&s->copy, rc, err));
-}
-
-static cd_status_t write_runs(cd_store_t *s, const cd_tag_state_t *st, cd_store_result_t *r,
-                              cd_err_t *err)
-{
-    size_t news, changed = 0;
-    cd_status_t rc;
-
-    for (size_t i = 0; i < st->touched_count; i++)
-        for (size_t k = 0; k < st->touched[i]->runs_count; k++) {
-            const cd_run_t *run = &st->touched[i]->runs[k];
-            changed += run->dirty && run->stored;
-        }
-    if ((rc = give_run_ids(s, st, &news, err)) != CD_OK)
-        return rc;
-    /* New runs straight into the table; changed ones through the stage, upserted. */
-    if (news && (rc = copy_runs(s, st, false, "scenario_runs (" RUN_COLUMNS ")", err)) != CD_OK)
-        return rc;
-    if (changed && ((rc = copy_runs(s, st, true, "runs_stage (" RUN_COLUMNS ")", err)) != CD_OK ||
-                    (rc = cd_store_query(s, "upsert_runs", 0, NULL, NULL, err)) != CD_OK))
-        return rc;
-    r->runs = news + changed;
-    return CD_OK;
+    for (int i = 0; i < n; i++)
+        cd_array_put_value(&cols[i], v[i]);
 }
 
 cd_status_t cd_store_write_state(cd_store_t *s, cd_tag_state_t *st, cd_store_result_t *r,
                                  cd_err_t *err)
 {
-    cd_status_t rc = write_conversations(s, st, r, err);
-    return rc == CD_OK ? write_runs(s, st, r, err) : rc;
+    enum { NCOLS = CONVERSATION_NCOLS + RUN_NCOLS };
+    cd_row_text_t t;
+    cd_status_t rc;
+
+    if (!st->touched_count)
+        return CD_OK;
+    if ((rc = give_run_ids(s, st, err)) != CD_OK)
+        return rc;
+    for (int i = 0; i < NCOLS; i++)
+        cd_buf_reset(&s->cols[i]);
+    for (size_t i = 0; i < st->touched_count; i++) {
+        const cd_conversation_t *c = st->touched[i];
+        conversation_row(c, &t);
+        put_row(s->cols, t.v, CONVERSATION_NCOLS);
+        for (size_t k = 0; k < c->runs_count; k++) {
+            if (!c->runs[k].dirty)
+                continue;
+            run_row(c, &c->runs[k], &t);
+            put_row(s->cols + CONVERSATION_NCOLS, t.v, RUN_NCOLS);
+        }
+    }
+    const char *vals[NCOLS];
+    bool oom = false;
+    for (int i = 0; i < NCOLS; i++) {
+        cd_array_close(&s->cols[i]);
+        oom |= s->cols[i].oom;
+        vals[i] = s->cols[i].data;
+    }
+    if (oom)
+        return cd_store_fail(s, cd_err_set(err, CD_RETRY, "out of memory writing state"));
+    PGresult *res = NULL;
+    if ((rc = cd_store_query(s, "write_state", NCOLS, vals, &res, err)) != CD_OK)
+        return rc;
+    size_t written = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    r->runs = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    r->conversations = written;
+    if (written != st->touched_count) {
+        s->failure = CD_STORE_CONFLICT;
+        return cd_err_set(err, CD_RETRY,
+                          "%zu of %zu conversations were changed by another writer since they "
+                          "were loaded",
+                          st->touched_count - written, st->touched_count);
+    }
+    return CD_OK;
 }

@@ -148,6 +148,16 @@ void cd_array_put(cd_buf_t *b, const char *id)
     cd_buf_putc(b, '"');
 }
 
+void cd_array_put_value(cd_buf_t *b, const char *v)
+{
+    if (v) {
+        cd_array_put(b, v);
+        return;
+    }
+    cd_buf_putc(b, b->len ? ',' : '{');
+    cd_buf_puts(b, "NULL");
+}
+
 void cd_array_close(cd_buf_t *b)
 {
     if (!b->len)

@@ -57,6 +57,8 @@ size_t cd_write_i64(char *out, int64_t v);
 /* id as the next element of an array literal "{...}" being built in b:
  * quoted, so that no id can read as NULL or split. */
 void cd_array_put(cd_buf_t *b, const char *id);
+/* The same, or the element NULL when v is NULL. */
+void cd_array_put_value(cd_buf_t *b, const char *v);
 /* Closes the literal ("{}" when empty). */
 void cd_array_close(cd_buf_t *b);
 

@@ -32,12 +32,9 @@ static const cd_store_statement_t sweep_statement = {
  * read a whole table, however the planner sees it.  It sees a partition made
  * (and analyzed) empty as holding nothing long after it holds millions, and
  * a table never analyzed as ten pages, and with those statistics a scan
- * looks cheapest.  Without seqscans on offer it takes the index; only the
- * staging tables, which hold the batch's own rows and have no index, are
- * still read whole.  No JIT: disabled scans cost 1e10 to the planner, far
- * over jit_above_cost, and compiling costs a statement of a few rows tens
- * of milliseconds.  Then the staging tables of the upserts: the session's
- * own, emptied at each commit.
+ * looks cheapest.  Without seqscans on offer it takes the index.  No JIT:
+ * disabled scans cost 1e10 to the planner, far over jit_above_cost, and
+ * compiling costs a statement of a few rows tens of milliseconds.
  */
 static const struct {
     const char *what; /* for messages, which must stay short enough for a probe */
@@ -45,12 +42,6 @@ static const struct {
 } session_setup[] = {
     {"SET enable_seqscan", "SET enable_seqscan = off"},
     {"SET jit", "SET jit = off"},
-    {"creating conversations_stage",
-     "CREATE TEMP TABLE IF NOT EXISTS conversations_stage (LIKE conversations INCLUDING "
-     "DEFAULTS) ON COMMIT DELETE ROWS"},
-    {"creating runs_stage",
-     "CREATE TEMP TABLE IF NOT EXISTS runs_stage (LIKE scenario_runs INCLUDING DEFAULTS) "
-     "ON COMMIT DELETE ROWS"},
 };
 
 cd_store_t *cd_store_new(const cd_store_conf_t *conf)
@@ -66,6 +57,8 @@ cd_store_t *cd_store_new(const cd_store_conf_t *conf)
     cd_buf_init(&s->ids);
     cd_buf_init(&s->times);
     cd_buf_init(&s->keys);
+    for (size_t i = 0; i < CD_ARRAY_LEN(s->cols); i++)
+        cd_buf_init(&s->cols[i]);
     cd_strmap_init(&s->seen);
     return s;
 }
@@ -79,6 +72,8 @@ void cd_store_free(cd_store_t *s)
     cd_buf_fini(&s->ids);
     cd_buf_fini(&s->times);
     cd_buf_fini(&s->keys);
+    for (size_t i = 0; i < CD_ARRAY_LEN(s->cols); i++)
+        cd_buf_fini(&s->cols[i]);
     cd_strmap_fini(&s->seen);
     free(s->probe);
     free(s->days);

@@ -37,6 +37,7 @@ struct cd_store {
     int64_t *days; /* days whose partition is known to exist */
     size_t days_count, days_cap;
     int64_t run_id_next, run_ids_left; /* the block of run ids taken last */
+    cd_buf_t cols[32]; /* a column's values as an array literal, for write_state */
 };
 
 /* Sets store->failure from a failed step's status and the session's state;
