@@ -56,7 +56,6 @@ typedef struct cd_record {
     char *reason;     /* owned: why the message is not a valid event, when !valid */
     bool duplicate;   /* valid, but its eventId is already stored (or earlier in the batch) */
     cd_tags_t tags;   /* set by the tagger for valid, non-duplicate records */
-    bool in_arena;    /* the event's JSON tree lives in the batch's arena */
 } cd_record_t;
 
 typedef struct cd_batch_block cd_batch_block_t;
@@ -66,7 +65,7 @@ typedef struct cd_batch {
     size_t count;
     size_t cap;            /* 0 for a view (cd_batch_view) */
     size_t bytes;          /* of the messages' keys and values */
-    cd_json_arena_t arena; /* the events' JSON trees, freed together by cd_batch_clear */
+    cd_json_arena_t arena; /* where an event's JSON tree is built while it is parsed */
     /* The messages' bytes, copied: the consumer's buffers go back to it at once. */
     cd_batch_block_t *blocks, *block;
 } cd_batch_t;
@@ -83,7 +82,8 @@ cd_record_t *cd_batch_push(cd_batch_t *batch);
  * cleared; NULL when out of memory. */
 const char *cd_batch_copy(cd_batch_t *batch, const void *data, size_t len);
 
-/* Parses every record's payload: sets valid/event or reason. */
+/* Parses every record's payload: sets valid/event (its strings copied into
+ * the batch, cd_batch_copy, its JSON tree gone) or reason. */
 void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits);
 
 /* Marks a record invalid with a reason (a copy is kept); for failures found after parsing. */

@@ -76,4 +76,13 @@ cd_status_t cd_event_parse(cd_event_t *ev, const char *buf, size_t len,
 
 void cd_event_fini(cd_event_t *ev);
 
+/*
+ * Points every string of ev at a copy that copy(arg, s, len) makes (a
+ * batch's blocks, say) instead of into the parsed tree, and hands the tree
+ * over: ev no longer owns it, the caller frees it (or the arena it is in).
+ * *tree gets it.  False when a copy cannot be made; ev is then as before.
+ */
+typedef const char *(*cd_event_copy_fn)(void *arg, const char *s, size_t len);
+bool cd_event_detach(cd_event_t *ev, cd_event_copy_fn copy, void *arg, struct cJSON **tree);
+
 #endif

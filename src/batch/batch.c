@@ -1,6 +1,7 @@
 /* batch.c -- the ingest's unit of work; see batch.h. */
 #include "convdiag/batch.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +28,8 @@ cd_status_t cd_batch_init(cd_batch_t *batch, size_t cap)
 
 static void release_event(cd_record_t *rec)
 {
-    if (!rec->valid)
-        return;
-    if (rec->in_arena)
-        rec->event.root = NULL; /* freed with the arena */
-    cd_event_fini(&rec->event);
+    if (rec->valid)
+        cd_event_fini(&rec->event); /* its strings are in the batch's blocks */
 }
 
 static void record_release(cd_record_t *rec)
@@ -144,23 +142,43 @@ void cd_record_reject(cd_record_t *rec, const char *reason)
     rec->reason = strdup(reason);
 }
 
+static const char *copy_into(void *arg, const char *s, size_t len)
+{
+    return cd_batch_copy(arg, s, len);
+}
+
+/*
+ * Each event's strings are copied into the batch and its tree dropped at
+ * once: a tree takes some kilobytes an event, ten times its strings, and a
+ * batch holds thousands.  The tree is built in the batch's arena, emptied
+ * after each event.
+ */
 void cd_batch_parse(cd_batch_t *batch, const cd_event_limits_t *limits)
 {
-    bool in_arena = cd_json_arena_enter(&batch->arena);
-
     for (size_t i = 0; i < batch->count; i++) {
         cd_record_t *rec = &batch->records[i];
         cd_err_t err;
         if (rec->valid || rec->reason)
             continue;
-        rec->in_arena = in_arena;
-        if (cd_event_parse(&rec->event, rec->payload, rec->len, limits, &err) == CD_OK)
-            rec->valid = true;
-        else
+        bool in_arena = cd_json_arena_enter(&batch->arena);
+        if (cd_event_parse(&rec->event, rec->payload, rec->len, limits, &err) == CD_OK) {
+            struct cJSON *tree = NULL;
+            rec->valid = cd_event_detach(&rec->event, copy_into, batch, &tree);
+            if (!in_arena)
+                cJSON_Delete(tree);
+            if (!rec->valid) {
+                rec->event.root = NULL; /* the tree goes with the arena or went above */
+                cd_event_fini(&rec->event);
+                rec->reason = strdup("out of memory holding the event");
+            }
+        } else {
             cd_record_reject(rec, err.msg);
+        }
+        if (in_arena) {
+            cd_json_arena_leave();
+            cd_json_arena_reset(&batch->arena);
+        }
     }
-    if (in_arena)
-        cd_json_arena_leave();
 }
 
 cd_batch_t cd_batch_view(const cd_batch_t *parent, size_t from, size_t n)

@@ -535,3 +535,25 @@ void cd_event_fini(cd_event_t *ev)
     ev->attributes_json = NULL;
     ev->root = NULL;
 }
+
+bool cd_event_detach(cd_event_t *ev, cd_event_copy_fn copy, void *arg, struct cJSON **tree)
+{
+    const char **fields[] = {
+        &ev->event_id,       &ev->timestamp,      &ev->organization_id, &ev->live_work_item_id,
+        &ev->scenario_received, &ev->scenario,    &ev->category,        &ev->channel_type,
+        &ev->participant_type, &ev->user_id,      &ev->session_id,      &ev->transaction_id,
+        &ev->traceparent,    &ev->tracestate,     &ev->failure_reason,
+    };
+    const char *copies[CD_ARRAY_LEN(fields)];
+
+    for (size_t i = 0; i < CD_ARRAY_LEN(fields); i++) {
+        copies[i] = *fields[i] ? copy(arg, *fields[i], strlen(*fields[i])) : NULL;
+        if (*fields[i] && !copies[i])
+            return false;
+    }
+    for (size_t i = 0; i < CD_ARRAY_LEN(fields); i++)
+        *fields[i] = copies[i];
+    *tree = ev->root;
+    ev->root = NULL;
+    return true;
+}

@@ -41,6 +41,7 @@
 #define DRAIN_BUDGET 1024 /* messages taken between two looks at the time */
 #define PAUSE_AFTER_MS 1000 /* a full next batch waiting on a busy writer, then paused */
 #define IDLE_WAKE_MS 1000 /* heartbeat and timers while nothing happens */
+#define BATCH_FIRST_CAP 256 /* records a batch has room for before it first grows */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -573,12 +574,12 @@ static cd_status_t start_writers(ingest_t *in, cd_err_t *err)
         !(in->writer_down = calloc((size_t)n, sizeof(*in->writer_down))))
         return cd_err_set(err, CD_ERROR, "out of memory starting %d writers", n);
     for (int i = 0; i < n; i++) {
-        /* Room for a full batch from the start: growing it while messages
-         * come would be an allocation that may fail mid-stream. */
-        if (cd_batch_init(&in->batches[2 * i], in->cfg->batch_max_events) != CD_OK ||
-            cd_batch_init(&in->batches[2 * i + 1], in->cfg->batch_max_events) != CD_OK)
-            return cd_err_set(err, CD_ERROR, "out of memory allocating batches of %zu",
-                              in->cfg->batch_max_events);
+        /* Batches grow as they fill (a stream's are small): memory follows
+         * the rate.  Growing may fail mid-stream, which ends the run before
+         * the message that did not fit is passed by (cd_kafka_consumer_drain). */
+        if (cd_batch_init(&in->batches[2 * i], BATCH_FIRST_CAP) != CD_OK ||
+            cd_batch_init(&in->batches[2 * i + 1], BATCH_FIRST_CAP) != CD_OK)
+            return cd_err_set(err, CD_ERROR, "out of memory allocating batches");
         cd_writer_conf_t wc = {
             .index = i,
             .db = &in->db,
