@@ -12,6 +12,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../../deploy/local/env.sh
 . "$root/deploy/local/env.sh"
+# shellcheck source=../lib.sh
+. "$root/bench/lib.sh"
 events=${1:-200000}
 rounds=${2:-3}
 shift $(( $# > 2 ? 2 : $# ))
@@ -67,16 +69,10 @@ stat() { curl -sf "$url/api/stats" | python3 -c "import json,sys; print(json.loa
 
 echo "bench/export: $items items in $rows outbox rows, batches of $(( items / rows )) items, gzip level ${CONVDIAG_EXPORT_GZIP_LEVEL:-1}"
 now() { date +%s.%N; }
-# CPU ticks (user + system) used so far by the emulator, by all PostgreSQL
-# processes: the live ones, and through the postmaster's count of its reaped
-# children those that have exited (the exporter's backends end with it).
+# CPU ticks (user + system) used so far by the emulator, and by this stack's
+# PostgreSQL (bench/lib.sh: the exporter's backends that ended count too).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-pg_ticks() {
-  local t p
-  t=$(awk '{print $16 + $17}' "/proc/$(pgrep -o -x postgres)/stat")
-  for p in $(pgrep -x postgres); do t=$((t + $(ticks "$p" 2>/dev/null || echo 0))); done
-  echo "$t"
-}
+bench_pg_init || exit 1
 hz=$(getconf CLK_TCK)
 for w in "${workers[@]}"; do
   results=()

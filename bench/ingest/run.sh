@@ -8,6 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../../deploy/local/env.sh
 . "$root/deploy/local/env.sh"
+# shellcheck source=../lib.sh
+. "$root/bench/lib.sh"
 events=${1:-1000000}
 rounds=${2:-3}
 convdiag="$root/build/services/convdiag/convdiag"
@@ -31,17 +33,7 @@ trap cleanup EXIT
 PGDATABASE=postgres psql -X -q -c "CREATE DATABASE $id"
 "$root/deploy/local/kafka.sh" topic "$id" 4 >/dev/null
 "$convdiag" migrate >/dev/null
-psql -X -q -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL) PARTITION BY RANGE (event_time)"
-# The baseline gets a partition for each of events' days, with the same bounds.
-mirror_partitions() {
-  psql -X -q -c "SET client_min_messages = warning" -c "DO \$\$ DECLARE p record; BEGIN
-    FOR p IN SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
-               FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
-              WHERE i.inhparent = 'events'::regclass LOOP
-      EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF events_copy %s',
-                     replace(p.relname, 'events_', 'events_copy_'), p.bound);
-    END LOOP; END \$\$"
-}
+mirror_partitions
 
 echo "bench/ingest: producing $events events"
 # Today's events: their partitions exist (`migrate` creates them ahead), and
@@ -54,7 +46,7 @@ for r in $(seq "$rounds"); do
   # Everything a run writes, so that every round starts from an empty
   # database, as the first does.
   psql -X -q -c "TRUNCATE events, events_copy, dead_letters, conversations, scenario_runs, export_outbox, export_failures"
-  psql -X -q -c "CHECKPOINT" 2>/dev/null || true
+  checkpoint
   t0=$(now)
   # shellcheck disable=SC2086
   "$convdiag" run --until-caught-up --group "$id-$r" --progress 0 ${CD_BENCH_RUN_OPTS:-} > "$work/run.out"
@@ -64,7 +56,7 @@ for r in $(seq "$rounds"); do
   # The same rows, as a client would send them: text COPY over the same connection kind.
   [[ -s "$work/rows" ]] || psql -X -q -c "\\copy (SELECT * FROM events) TO '$work/rows'"
   mirror_partitions
-  psql -X -q -c "CHECKPOINT" 2>/dev/null || true
+  checkpoint
   t2=$(now)
   psql -X -q -c "\\copy events_copy FROM '$work/rows'"
   t3=$(now)

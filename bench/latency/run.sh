@@ -18,6 +18,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/latency"
 # shellcheck source=../../deploy/local/env.sh
 . "$root/deploy/local/env.sh"
+# shellcheck source=../lib.sh
+. "$root/bench/lib.sh"
 seconds=${1:-60}
 rounds=${2:-3}
 shift $(( $# > 2 ? 2 : $# ))
@@ -80,32 +82,9 @@ delete_topics() {
     echo "bench/latency: could not delete the topics ${id}_*" >&2
 }
 
-# CPU ticks (user + system) of this stack's PostgreSQL cluster: the
-# postmaster, its live children (backends, checkpointer, WAL writer,
-# autovacuum, ...) and, through the postmaster's count of its reaped
-# children, those that have exited.  Only this cluster: other clusters may
-# run on the machine.
-pg_data="$CD_STACK_DIR/pg/data"
-postmaster=$(head -n 1 "$pg_data/postmaster.pid" 2>/dev/null || true)
-[[ -n "$postmaster" && "$(cat "/proc/$postmaster/comm" 2>/dev/null)" == postgres ]] ||
-  { echo "bench/latency: no postmaster for $pg_data (is the stack's PostgreSQL local?)" >&2; exit 1; }
-pg_ticks() {
-  local t p
-  t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
-  for p in $(pgrep -P "$postmaster"); do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$t"
-}
+bench_pg_init || exit 1
 hz=$(getconf CLK_TCK)
 loadavg() { cut -d ' ' -f 1 /proc/loadavg; }
-# CHECKPOINT needs a superuser (or pg_checkpoint): the stack's postgres role
-# over its socket when this user may use it, else the bench's role, else none.
-checkpoint() {
-  psql -X -q -h "$CD_STACK_DIR/pg/socket" -p "$CD_PG_PORT" -U postgres -d postgres -c CHECKPOINT 2>/dev/null ||
-    psql -X -q -c CHECKPOINT 2>/dev/null || true
-}
-
 echo "bench/latency: $convdiag; ${seconds} s per run, $rounds round(s), rates ${rates[*]}/s"
 # shellcheck disable=SC2046 # pkg-config's flags are words
 cc -O2 -o "$work/baseline" "$here/baseline.c" $(pkg-config --cflags --libs rdkafka libpq libcjson)
@@ -117,21 +96,9 @@ created_db=1
 "$convdiag" migrate >/dev/null
 # The baseline's table; and the analysis' scratch tables, unlogged and out of
 # autovacuum's way (it would run in a later run's measurement).
-psql -X -q -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL) PARTITION BY RANGE (event_time)" \
-  -c "CREATE UNLOGGED TABLE kafka_ts (p integer, o bigint, ts_ms bigint) WITH (autovacuum_enabled = false)" \
+mirror_partitions
+psql -X -q -c "CREATE UNLOGGED TABLE kafka_ts (p integer, o bigint, ts_ms bigint) WITH (autovacuum_enabled = false)" \
   -c "CREATE UNLOGGED TABLE lat (ts_ms bigint, ms numeric, tx bigint) WITH (autovacuum_enabled = false)"
-# The baseline's table gets a partition for each of events' days, same bounds
-# (as bench/ingest does); again before each run, in case the day has turned.
-mirror_partitions() {
-  psql -X -q -c "SET client_min_messages = warning" -c "DO \$\$ DECLARE p record; BEGIN
-    FOR p IN SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
-               FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
-              WHERE i.inhparent = 'events'::regclass LOOP
-      EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF events_copy %s',
-                     replace(p.relname, 'events_', 'events_copy_'), p.bound);
-    END LOOP; END \$\$"
-}
-
 # Waits until the broker has given the group its assignment (the coordinator
 # logs it), then a moment for the first offset fetch; a fixed wait if the
 # broker's log is not where the local stack keeps it.

@@ -238,3 +238,24 @@ exactly_once() {
   assert_eq "$(sql "SELECT count(*) || ' ' || count(DISTINCT (event_id, event_time)) FROM events")" \
     "$1 $1" "events stored, and distinct"
 }
+
+# silent_stop PROXY STREAM DEPENDENCY SEED STORED LIMIT [RUN OPTIONS...]: 20,000
+# more events, a run through the proxy, and once it stores, the proxy made
+# silent (a timeout toxic on STREAM) until readiness names DEPENDENCY
+# (postgres, kafka); SIGTERM must then end the run, exit 0, within LIMIT
+# seconds.  The silence lifted, a last run straight to the stack reads what
+# was in flight again: STORED + 20,000 events, each once.
+silent_stop() {
+  local proxy=$1 stream=$2 dep=$3 seed=$4 stored=$5 limit=$6 more=20000
+  shift 6
+  "$CONVDIAG" simulate --seed "$seed" --start "$SIM_START" --events "$more" --progress 0 >/dev/null
+  run_start silent_stop "$@"
+  wait_for 60 "the next events stored" stored_at_least $((stored + 1)) >/dev/null
+  tox_add "$proxy" silent timeout "$stream" '{"timeout": 0}'
+  wait_for 30 "readiness to tell $dep is silent" not_ready_for "$dep" >/dev/null
+  run_stop "$limit"
+  ok "SIGTERM while $dep is silent: exit 0 after $RUN_STOP_SECONDS s"
+  tox_remove "$proxy" silent
+  "$CONVDIAG" run --until-caught-up --progress 0 > "$T_WORK/final.out"
+  exactly_once $((stored + more))
+}
