@@ -67,7 +67,8 @@ typedef enum cd_store_failure {
                            * discard the state, load it again, locked */
     CD_STORE_DUPLICATE,   /* an event stored already: write again, duplicates marked */
     CD_STORE_PARTITION,   /* no partition for an event (dropped meanwhile): again */
-    CD_STORE_ROW,         /* PostgreSQL refused a value of some row of the batch */
+    CD_STORE_ROW,         /* PostgreSQL refused a value of some row of the batch, in any
+                           * table (a data exception, a constraint) */
     CD_STORE_ABANDONED,   /* the abandon fd ended the wait */
     CD_STORE_FATAL,       /* anything else: trying again will not help */
 } cd_store_failure_t;

@@ -397,9 +397,9 @@ static size_t room(const ingest_t *in)
 {
     size_t r = DRAIN_BUDGET;
     for (int i = 0; i < in->nslots; i++) {
-        const cd_batch_t *b = in->slots[i].filling;
-        if (!in->slots[i].paused && in->cfg->batch_max_events - b->count < r)
-            r = in->cfg->batch_max_events - b->count;
+        size_t max = in->cfg->batch_max_events, n = in->slots[i].filling->count;
+        if (!in->slots[i].paused && (n >= max ? 0 : max - n) < r)
+            r = n >= max ? 0 : max - n;
     }
     return r;
 }

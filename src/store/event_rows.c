@@ -28,6 +28,24 @@ static void event_row(const cd_record_t *rec, cd_row_text_t *t)
     memcpy(t->v, v, sizeof(v));
 }
 
+/*
+ * What a failure of the events' COPY means: an event stored already (a
+ * replay the batch did not look for), or the partition gone (dropped since
+ * we saw it, by hand or by an instance keeping less) or not the row's, to
+ * be made again; any other refusal is a row's.
+ */
+static cd_status_t events_failed(cd_store_t *s, cd_status_t st)
+{
+    st = cd_store_fail(s, st);
+    if (st == CD_OK)
+        return st;
+    if (strcmp(s->pg.sqlstate, "23505") == 0)
+        s->failure = CD_STORE_DUPLICATE;
+    else if (strcmp(s->pg.sqlstate, "42P01") == 0 || strcmp(s->pg.sqlstate, "23514") == 0)
+        s->failure = CD_STORE_PARTITION;
+    return st;
+}
+
 /* The batch's new events of one day, or with day INT64_MIN those of every
  * day not in done[0..ndone), into target. */
 static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *target,
@@ -36,12 +54,8 @@ static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *
     cd_row_text_t t;
     cd_status_t st = cd_copy_begin(&s->copy, target, err);
 
-    if (st != CD_OK) {
-        st = cd_store_fail(s, st);
-        if (strcmp(s->pg.sqlstate, "42P01") == 0)
-            s->failure = CD_STORE_PARTITION; /* see below */
-        return st;
-    }
+    if (st != CD_OK)
+        return events_failed(s, st);
     for (size_t i = 0; i < batch->count && st == CD_OK; i++) {
         const cd_record_t *rec = &batch->records[i];
         if (!rec->valid || rec->duplicate)
@@ -55,12 +69,7 @@ static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *
         event_row(rec, &t);
         st = cd_copy_row(&s->copy, t.v, EVENT_NCOLS, err);
     }
-    st = cd_store_fail(s, cd_copy_end(&s->copy, st, err));
-    /* A partition dropped since we saw it (by hand, or by an instance keeping
-     * less): as when events finds no partition for a row, look again. */
-    if (st != CD_OK && strcmp(s->pg.sqlstate, "42P01") == 0)
-        s->failure = CD_STORE_PARTITION;
-    return st;
+    return events_failed(s, cd_copy_end(&s->copy, st, err));
 }
 
 /*

@@ -90,10 +90,6 @@ cd_status_t cd_store_fail(cd_store_t *s, cd_status_t st)
         s->failure = CD_STORE_FAILED_NOT;
     else if (s->pg.abandoned)
         s->failure = CD_STORE_ABANDONED;
-    else if (strcmp(state, "23505") == 0)
-        s->failure = CD_STORE_DUPLICATE;
-    else if (strcmp(state, "23514") == 0)
-        s->failure = CD_STORE_PARTITION;
     else if (cd_pg_is_contention(state))
         s->failure = CD_STORE_CONTENTION;
     else if (st == CD_RETRY)
