@@ -40,6 +40,12 @@
 #define REVOKE_WAIT_MAX_MS 10000 /* a writer finishing a revoked partition's batch */
 #define DRAIN_BUDGET 1024 /* messages taken between two looks at the time */
 #define PAUSE_AFTER_MS 1000 /* a full next batch waiting on a busy writer, then paused */
+/* A fast stream's batch may wait, at most batch.max.wait.ms / 2, for this
+ * many events; a stream too slow to bring LINGER_MIN_EVENTS in that time
+ * has its batches sent at once. */
+#define LINGER_EVENTS 500
+#define LINGER_MIN_EVENTS 100
+#define RATE_WINDOW_US 200000 /* how often a writer's arrival rate is measured */
 #define IDLE_WAKE_MS 1000 /* heartbeat and timers while nothing happens */
 #define BATCH_FIRST_CAP 256 /* records a batch has room for before it first grows */
 #define BACKOFF_MIN_MS 100
@@ -62,7 +68,11 @@ typedef struct owned {
 typedef struct slot {
     cd_writer_t *w;
     cd_batch_t *filling; /* the next batch, filled here while the writer works */
+    int64_t first_us;    /* when filling got its first message */
     int64_t full_us;     /* when filling got full with the writer busy; 0: it is not */
+    double rate;         /* messages a second to its partitions, smoothed */
+    size_t arrived;      /* since rate_us */
+    int64_t rate_us;
     bool paused;         /* its partitions, filling being full and the writer busy */
     int nparts;
 } slot_t;
@@ -243,7 +253,11 @@ static cd_batch_t *route(void *arg, const char *topic, int32_t partition)
         in->last_owned = i;
         o = &in->owned[i];
     }
-    return in->slots[o->slot].filling;
+    slot_t *s = &in->slots[o->slot];
+    if (s->filling->count == 0)
+        s->first_us = cd_mono_us();
+    s->arrived++;
+    return s->filling;
 }
 
 /* The partitions of a slot, for pausing them. */
@@ -354,20 +368,56 @@ static bool batch_full(const ingest_t *in, const cd_batch_t *b)
     return b->count >= in->cfg->batch_max_events || b->bytes >= in->cfg->batch_max_bytes;
 }
 
+/* Smooths the slot's arrival rate over a few windows. */
+static void measure_rate(slot_t *s, int64_t now)
+{
+    int64_t dt = now - s->rate_us;
+    if (dt < RATE_WINDOW_US)
+        return;
+    double inst = (double)s->arrived * 1e6 / (double)dt;
+    s->rate = s->rate > 0 ? 0.6 * s->rate + 0.4 * inst : inst;
+    s->arrived = 0;
+    s->rate_us = now;
+}
+
 /*
- * Hands each filled batch to its writer if that one is free: a batch goes
- * as soon as it can, so it is small when the stream is slow and large when
+ * How long a batch may wait for more before going to its free writer.  A
+ * commit costs PostgreSQL the same whatever its size, so a fast stream's
+ * batches are worth growing a little: for the time the stream takes to
+ * bring LINGER_EVENTS, at most half of batch.max.wait.ms.  A slow stream's
+ * go at once: waiting would bring few more.
+ */
+static int64_t linger_us(const ingest_t *in, const slot_t *s)
+{
+    double cap_s = (double)in->cfg->batch_max_wait_ms / 2000.0;
+    if (s->rate * cap_s < LINGER_MIN_EVENTS)
+        return 0;
+    double wait_s = LINGER_EVENTS / s->rate;
+    return (int64_t)((wait_s < cap_s ? wait_s : cap_s) * 1e6);
+}
+
+/*
+ * Hands each batch to its writer once that one is free and the batch has
+ * waited its linger (none for a slow stream) or is full: so batches are
+ * small when the stream is slow and grow with it, and larger still while
  * the writer was busy.  A full batch whose writer has been busy for
  * PAUSE_AFTER_MS gets its partitions paused until the writer is free.
+ * Returns how long until a batch's linger ends (the loop's wait), or -1.
  */
-static void dispatch(ingest_t *in)
+static int dispatch(ingest_t *in)
 {
-    int64_t now = cd_mono_us();
+    int64_t now = cd_mono_us(), next = -1;
     for (int i = 0; i < in->nslots; i++) {
         slot_t *s = &in->slots[i];
+        measure_rate(s, now);
         if (s->filling->count == 0)
             continue;
         if (cd_writer_idle(s->w)) {
+            int64_t due = s->first_us + linger_us(in, s);
+            if (!batch_full(in, s->filling) && now < due) {
+                next = next < 0 || due - now < next ? due - now : next;
+                continue;
+            }
             s->filling = cd_writer_submit(s->w, s->filling);
             s->full_us = 0;
             if (s->paused)
@@ -379,6 +429,7 @@ static void dispatch(ingest_t *in)
                 pause_slot(in, i, true);
         }
     }
+    return next < 0 ? -1 : (int)((next + 999) / 1000);
 }
 
 /* A full batch waits for its busy writer, its partitions not paused (yet):
@@ -475,6 +526,7 @@ static bool settled(const ingest_t *in)
 static cd_status_t loop(ingest_t *in, cd_err_t *err)
 {
     bool more = false, final_sweep = false, was_blocked = false;
+    int lingering = -1; /* ms until a batch's linger ends, -1: none lingers */
 
     while (!stopping(in)) {
         /* A busy writer says when it is done; while a batch is blocked the
@@ -483,6 +535,8 @@ static cd_status_t loop(ingest_t *in, cd_err_t *err)
         struct pollfd fds[2] = {{.fd = in->done_pipe[0], .events = POLLIN},
                                 {.fd = cd_kafka_consumer_fd(in->consumer), .events = POLLIN}};
         int timeout = wait_writers ? PAUSE_AFTER_MS / 4 : more ? 0 : IDLE_WAKE_MS;
+        if (lingering >= 0 && lingering < timeout)
+            timeout = lingering;
         if (poll(fds, wait_writers ? 1 : 2, timeout) < 0 && errno != EINTR)
             return cd_err_set(err, CD_ERROR, "poll: %s", strerror(errno));
         collect(in);
@@ -490,7 +544,7 @@ static cd_status_t loop(ingest_t *in, cd_err_t *err)
             *err = in->failure_err;
             return in->failure;
         }
-        dispatch(in);
+        lingering = dispatch(in);
         if (blocked(in)) {
             was_blocked = true;
         } else {
@@ -503,7 +557,7 @@ static cd_status_t loop(ingest_t *in, cd_err_t *err)
                 was_blocked = false;
             }
         }
-        dispatch(in);
+        lingering = dispatch(in);
         periodic(in);
         if (in->opts->until_caught_up && !more && settled(in) &&
             cd_kafka_consumer_caught_up(in->consumer)) {
@@ -598,6 +652,7 @@ static cd_status_t start_writers(ingest_t *in, cd_err_t *err)
             .health_arg = in,
         };
         in->slots[i].filling = &in->batches[2 * i];
+        in->slots[i].rate_us = cd_mono_us();
         if (!(in->slots[i].w = cd_writer_new(&wc, err)))
             return CD_ERROR;
         in->nslots = i + 1;

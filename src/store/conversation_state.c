@@ -71,18 +71,22 @@ const cd_store_statement_t cd_store_state_statements[] = {
      "completed_count = EXCLUDED.completed_count, failed_count = EXCLUDED.failed_count, "
      "unknown_scenario_count = EXCLUDED.unknown_scenario_count, version = EXCLUDED.version, "
      "updated_at = now() WHERE conversations.version = EXCLUDED.version - 1 RETURNING 1), "
-     "r AS (INSERT INTO scenario_runs (" RUN_COLUMNS ") SELECT * FROM unnest("
+     "runs AS (SELECT * FROM unnest("
      "$16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], "
      "$22::timestamptz[], $23::text[], $24::timestamptz[], $25::text[], $26::bigint[], "
-     "$27::text[], $28::boolean[]) AS u "
-     "ON CONFLICT (run_id) DO UPDATE SET state = EXCLUDED.state, "
+     "$27::text[], $28::boolean[], $29::boolean[]) AS u(" RUN_COLUMNS ", stored)), "
+     /* New runs have ids of their own: a plain insert, no conflict to look for. */
+     "n AS (INSERT INTO scenario_runs (" RUN_COLUMNS ") SELECT " RUN_COLUMNS " FROM runs "
+     "WHERE NOT stored RETURNING 1), "
+     "r AS (INSERT INTO scenario_runs (" RUN_COLUMNS ") SELECT " RUN_COLUMNS " FROM runs "
+     "WHERE stored ON CONFLICT (run_id) DO UPDATE SET state = EXCLUDED.state, "
      "start_event_id = EXCLUDED.start_event_id, start_time = EXCLUDED.start_time, "
      "end_event_id = EXCLUDED.end_event_id, end_time = EXCLUDED.end_time, "
      "end_status = EXCLUDED.end_status, duration_ms = EXCLUDED.duration_ms, "
      "duration_source = EXCLUDED.duration_source, stale = EXCLUDED.stale, updated_at = now() "
      "RETURNING 1) "
-     "SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM r)",
-     CONVERSATION_NCOLS + RUN_NCOLS},
+     "SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM n) + (SELECT count(*) FROM r)",
+     CONVERSATION_NCOLS + RUN_NCOLS + 1},
     /* A block of ids: the sequence steps by the block's size (migration 0011),
      * and each value it gives starts a block no one else gets. */
     {"take_run_ids",
@@ -250,10 +254,11 @@ static void conversation_row(const cd_conversation_t *c, cd_row_text_t *t)
     memcpy(t->v, v, sizeof(v));
 }
 
+/* A run's columns, then whether a row of it is stored already. */
 static void run_row(const cd_conversation_t *c, const cd_run_t *r, cd_row_text_t *t)
 {
     bool ended = r->end_event_id != NULL;
-    const char *v[RUN_NCOLS] = {
+    const char *v[RUN_NCOLS + 1] = {
         cd_row_int(t, 0, r->run_id), c->live_work_item_id, r->scenario, r->category,
         cd_run_state_name(r->state), r->start_event_id,
         r->start_event_id ? cd_row_time(t, 6, r->start_us) : NULL, r->end_event_id,
@@ -261,7 +266,7 @@ static void run_row(const cd_conversation_t *c, const cd_run_t *r, cd_row_text_t
         ended ? (r->end_failed ? "Failed" : "Completed") : NULL,
         r->duration_ms >= 0 ? cd_row_int(t, 10, r->duration_ms) : NULL,
         r->duration_ms < 0 ? NULL : r->source_duration_ms >= 0 ? "source" : "pair",
-        r->stale ? "t" : "f",
+        r->stale ? "t" : "f", r->stored ? "t" : "f",
     };
     memcpy(t->v, v, sizeof(v));
 }
@@ -304,7 +309,7 @@ static void put_row(cd_buf_t *cols, const char *const *v, int n)
 cd_status_t cd_store_write_state(cd_store_t *s, cd_tag_state_t *st, cd_store_result_t *r,
                                  cd_err_t *err)
 {
-    enum { NCOLS = CONVERSATION_NCOLS + RUN_NCOLS };
+    enum { NCOLS = CONVERSATION_NCOLS + RUN_NCOLS + 1 };
     cd_row_text_t t;
     cd_status_t rc;
 
@@ -322,7 +327,7 @@ cd_status_t cd_store_write_state(cd_store_t *s, cd_tag_state_t *st, cd_store_res
             if (!c->runs[k].dirty)
                 continue;
             run_row(c, &c->runs[k], &t);
-            put_row(s->cols + CONVERSATION_NCOLS, t.v, RUN_NCOLS);
+            put_row(s->cols + CONVERSATION_NCOLS, t.v, RUN_NCOLS + 1);
         }
     }
     const char *vals[NCOLS];
