@@ -36,6 +36,16 @@ rd_kafka_conf_t *cd_kafka_conf_new(const cd_config_t *cfg, const char *const *de
     rd_kafka_conf_set_log_cb(conf, log_cb);
     if (set(conf, "bootstrap.servers", cfg->kafka_brokers, err) != CD_OK)
         goto fail;
+    /*
+     * librdkafka's backoff between reconnects grows to 10 s (+50% jitter), so
+     * a restarted broker was often not tried again for seconds after it
+     * listened; a consumer that reaches its coordinator only after
+     * session.timeout.ms rejoins as a new member and waits a second session
+     * timeout for the broker to expire its old self.  1 s is one connection
+     * attempt a second per broker while it is down.
+     */
+    if (set(conf, "reconnect.backoff.max.ms", "1000", err) != CD_OK)
+        goto fail;
     for (const char *const *d = defaults; d && d[0]; d += 2)
         if (set(conf, d[0], d[1], err) != CD_OK)
             goto fail;
