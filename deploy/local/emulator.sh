@@ -8,6 +8,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 # shellcheck source-path=SCRIPTDIR
 . "$here/env.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$here/daemon.sh"
 
 bin="$root/build/services/emulator/convdiag-emulator"
 dir="$CD_STACK_DIR/emulator"
@@ -25,8 +27,7 @@ start() {
   nohup "$bin" --listen "127.0.0.1:$CD_EMULATOR_PORT" \
     >>"$CD_STACK_DIR/logs/emulator.log" 2>&1 &
   echo $! >"$pidfile"
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     if curl -sf "$url/api/stats" >/dev/null 2>&1; then
       log "up (pid $(pid)) at $url/; logs in $CD_STACK_DIR/logs/emulator.log"
       return 0
@@ -39,16 +40,7 @@ start() {
   exit 1
 }
 
-stop() {
-  if ! running; then rm -f "$pidfile"; log "down"; return 0; fi
-  local p i
-  p=$(pid)
-  kill -TERM "$p"
-  for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then kill -KILL "$p"; fi
-  rm -f "$pidfile"
-  log "stopped"
-}
+stop() { daemon_stop "$pidfile" 5; }
 
 case "${1:-}" in
   start) start ;;

@@ -6,6 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR
 . "$here/env.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$here/daemon.sh"
 
 # The version is kept in one place: the pom that gathers the jars.
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")"
@@ -116,20 +118,7 @@ start() {
   log "up (pid $(pid)); logs in $logs/kafka-server.log"
 }
 
-stop() {
-  if ! running; then log "not running"; rm -f "$pidfile"; return 0; fi
-  local p
-  p="$(pid)"
-  log "stopping pid $p"
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 60); do
-    running || { rm -f "$pidfile"; log "stopped"; return 0; }
-    sleep 0.5
-  done
-  log "no clean exit after 30 s, killing"
-  kill -KILL "$p" 2>/dev/null || true
-  rm -f "$pidfile"
-}
+stop() { daemon_stop "$pidfile" 30; }
 
 topic() {
   local name="${1:?topic NAME PARTITIONS}" parts="${2:?topic NAME PARTITIONS}"

@@ -11,6 +11,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR
 . "$here/env.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$here/daemon.sh"
 
 # The version is kept in one place: here.
 version=v2.12.0
@@ -115,20 +117,7 @@ start() {
     "kafka 127.0.0.1:$CD_KAFKA_PROXY_PORT -> 127.0.0.1:$CD_KAFKA_PROXIED_PORT; log in $logs/toxiproxy.log"
 }
 
-stop() {
-  if ! running; then log "not running"; rm -f "$pidfile"; return 0; fi
-  local p
-  p="$(pid)"
-  log "stopping pid $p"
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 50); do
-    running || { rm -f "$pidfile"; log "stopped"; return 0; }
-    sleep 0.1
-  done
-  log "no clean exit after 5 s, killing"
-  kill -KILL "$p" 2>/dev/null || true
-  rm -f "$pidfile"
-}
+stop() { daemon_stop "$pidfile" 5; }
 
 # Up, and both proxies there (a server restarted by hand has none).
 status() {

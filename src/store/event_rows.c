@@ -46,6 +46,14 @@ static cd_status_t events_failed(cd_store_t *s, cd_status_t st)
     return st;
 }
 
+static bool day_in(const int64_t *days, size_t n, int64_t day)
+{
+    for (size_t k = 0; k < n; k++)
+        if (days[k] == day)
+            return true;
+    return false;
+}
+
 /* The batch's new events of one day, or with day INT64_MIN those of every
  * day not in done[0..ndone), into target. */
 static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *target,
@@ -61,10 +69,7 @@ static cd_status_t copy_day(cd_store_t *s, const cd_batch_t *batch, const char *
         if (!rec->valid || rec->duplicate)
             continue;
         int64_t d = cd_store_partitions_day(rec->event.ts_us);
-        bool copied = false;
-        for (size_t k = 0; k < ndone && !copied; k++)
-            copied = done[k] == d;
-        if (copied || (day != INT64_MIN && d != day))
+        if (day_in(done, ndone, d) || (day != INT64_MIN && d != day))
             continue;
         event_row(rec, &t);
         st = cd_copy_row(&s->copy, t.v, EVENT_NCOLS, err);
@@ -102,10 +107,7 @@ cd_status_t cd_store_write_events(cd_store_t *s, const cd_batch_t *batch, cd_sto
         if (!rec->valid || rec->duplicate)
             continue;
         int64_t day = cd_store_partitions_day(rec->event.ts_us);
-        bool copied = false;
-        for (size_t k = 0; k < ndone && !copied; k++)
-            copied = done[k] == day;
-        if (copied)
+        if (day_in(done, ndone, day))
             continue;
         if (ndone == CD_ARRAY_LEN(done) || !cd_store_partitions_name(day, name, sizeof(name))) {
             snprintf(target, sizeof(target), "events (" EVENT_COLUMNS ")");
