@@ -109,13 +109,13 @@ static void run(emu_t *emu, emu_listener_t *ingest)
         int64_t now = cd_mono_us();
 
         if (!up && ingest->daemon) {
-            emu_listener_stop(ingest);
+            emu_listener_down(ingest);
             cd_log_info("emulator", "ingestion port closed (down) addr=%s", ingest->addr->text);
         } else if (up && !ingest->daemon && now >= next_listen) {
             if (emu_listener_start(ingest, &err) == CD_OK) {
                 cd_log_info("emulator", "ingestion port open again addr=%s", ingest->addr->text);
             } else {
-                /* Someone else may have taken the port meanwhile; try again shortly. */
+                /* Someone else may have taken the port (it could not be held); try again shortly. */
                 cd_log_warn("emulator", "%s; trying again in 1 s", err.msg);
                 next_listen = now + RETRY_LISTEN_US;
             }
@@ -169,6 +169,7 @@ int main(int argc, char **argv)
         emu_listener_stop(&ingest);
     if (control.daemon)
         emu_listener_stop(&control);
+    emu_listener_release(&ingest);
     emu_fini(&emu);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* server.c -- HTTP listeners and routing; see server.h. */
 #include "server.h"
 
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,9 +220,11 @@ cd_status_t emu_listener_start(emu_listener_t *l, cd_err_t *err)
         flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a->ss, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, l, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-        60u, MHD_OPTION_END);
+        60u, /* SO_REUSEPORT: may bind beside the socket holding the port */
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!l->daemon)
         return cd_err_set(err, CD_ERROR, "cannot listen on %s", a->text);
+    emu_listener_release(l);
 
     /* Port 0 asked for any free port: keep the one bound, so coming back up
      * after "down" reopens the same one. */
@@ -242,4 +246,33 @@ void emu_listener_stop(emu_listener_t *l)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     MHD_stop_daemon(l->daemon);
     l->daemon = NULL;
+}
+
+void emu_listener_release(emu_listener_t *l)
+{
+    if (l->held)
+        close(l->held_fd);
+    l->held = false;
+}
+
+void emu_listener_down(emu_listener_t *l)
+{
+    const cd_addr_t *a = l->addr;
+    socklen_t len = a->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    int one = 1, fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    /* Bound beside the listening socket before that one closes: the port is
+     * never free in between. */
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+        bind(fd, (const struct sockaddr *)&a->ss, len) == 0) {
+        l->held_fd = fd;
+        l->held = true;
+    } else {
+        cd_log_warn("emulator", "cannot hold %s while down (%s): another process may take it",
+                    a->text, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    emu_listener_stop(l);
 }

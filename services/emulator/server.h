@@ -21,8 +21,12 @@ typedef struct emu_listener {
     struct MHD_Daemon *daemon; /* NULL while closed */
     atomic_bool closing;       /* going down: requests not yet begun are cut */
     atomic_int active;         /* requests begun and not yet answered */
+    int held_fd;               /* while down: the port held (emu_listener_stop) */
+    bool held;
 } emu_listener_t;
 
+/* Listens on addr (again); a port held by emu_listener_stop is let go once
+ * listening on it. */
 cd_status_t emu_listener_start(emu_listener_t *l, cd_err_t *err);
 
 /*
@@ -34,5 +38,17 @@ cd_status_t emu_listener_start(emu_listener_t *l, cd_err_t *err);
  * the emulator kept.
  */
 void emu_listener_stop(emu_listener_t *l);
+
+/*
+ * emu_listener_stop that keeps the port for a later emu_listener_start: a
+ * socket stays bound to it, not listening, so connecting is still refused
+ * but no other process can be given the port meanwhile (one asking for any
+ * free port would get it, and answer in the emulator's place).  Falls back
+ * to a plain stop, with a warning, if the port cannot be held.
+ */
+void emu_listener_down(emu_listener_t *l);
+
+/* Lets a held port go (at exit). */
+void emu_listener_release(emu_listener_t *l);
 
 #endif

@@ -9,7 +9,10 @@
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1284,6 +1288,24 @@ static void test_down_exactly_once(const emulator_t *e)
     wait_up(e, "after a kept-alive connection was cut");
 }
 
+/* errno of binding a socket of our own to the emulator's port (0 if it
+ * could), as a server would: SO_REUSEADDR, so that connections in TIME_WAIT
+ * do not count. */
+static int bind_errno(const emulator_t *e)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0, one = 1;
+
+    sa.sin_port = htons((uint16_t)atoi(strrchr(e->base, ':') + 1));
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        rc = errno;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 static void test_down(const emulator_t *e)
 {
     CURLcode rc;
@@ -1294,6 +1316,9 @@ static void test_down(const emulator_t *e)
     status = track_status(e, &rc);
     check(rc == CURLE_COULDNT_CONNECT, "down: connections are refused (curl %d, status %ld)", rc,
           status);
+    int bound = bind_errno(e);
+    check(bound == EADDRINUSE, "down: the port stays the emulator's, no other socket binds it (%s)",
+          bound ? strerror(bound) : "bound");
     response_t r = get(e->control, "/control");
     check(r.status == 200 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "down")),
           "down: the control port still answers, down true (got %ld %s)", r.status, r.body);
