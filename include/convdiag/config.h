@@ -48,6 +48,15 @@
  *   export.timeout.ms         CONVDIAG_EXPORT_TIMEOUT_MS (default 30000, per request)
  *   export.backoff.max.ms     CONVDIAG_EXPORT_BACKOFF_MAX_MS (default 60000)
  *   export.poll.ms            CONVDIAG_EXPORT_POLL_MS    (default 500: idle outbox check)
+ *   export.lease.ms           CONVDIAG_EXPORT_LEASE_MS   (default 60000: how long an outbox
+ *                             row is a sender's without renewal; a killed sender's rows
+ *                             are taken over after it)
+ *   export.throttle.floor.ms  CONVDIAG_EXPORT_THROTTLE_FLOOR_MS (default 10000: every
+ *                             sender's pause after a 429/439 without Retry-After, and the
+ *                             first after a wrong key or token, doubled up to
+ *                             export.backoff.max.ms)
+ *   export.token.timeout.ms   CONVDIAG_EXPORT_TOKEN_TIMEOUT_MS (default 30000: the token
+ *                             command is killed past it)
  *   export.cloud.role         CONVDIAG_EXPORT_CLOUD_ROLE (default convdiag)
  *   export.token.file         CONVDIAG_EXPORT_TOKEN_FILE (Entra bearer token, re-read
  *                             when it changes)
@@ -123,6 +132,9 @@ typedef struct cd_config {
     int export_timeout_ms;
     int export_backoff_max_ms;
     int export_poll_ms;
+    int export_lease_ms;
+    int export_throttle_floor_ms;
+    int export_token_timeout_ms;
     char *export_cloud_role;
     char *export_token_file;
     char *export_token_command;

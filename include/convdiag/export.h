@@ -107,7 +107,7 @@ typedef struct cd_export_config {
  * when absent.
  */
 typedef struct cd_export_item {
-    const char *event_id;          /* for error messages */
+    const char *event_id;          /* convdiag.eventId, and in error messages */
     int64_t time_us;               /* event time, µs since the epoch */
     const char *organization_id;
     const char *live_work_item_id; /* operation_ParentId */

@@ -7,15 +7,19 @@
  * requests of at most export.batch.max.items items and
  * export.batch.max.bytes bytes, and settles each item as the response
  * policy says (export_policy.h).  After a request the service did not take
- * as a whole (throttled, down, unreachable) the worker waits out the
- * back-off before its next request, so an outage costs one request per
- * back-off period and per worker; meanwhile the outbox grows and nothing is
- * lost.
+ * as a whole (down, unreachable) the worker waits out the back-off before
+ * its next request, so an outage costs one request per back-off period and
+ * per worker; meanwhile the outbox grows and nothing is lost.  Throttling
+ * and a refused key or token are the resource's: they pause every worker of
+ * every process through export_pauses (outbox.h), and one request per pause
+ * probes whether it is over.  A 307/308 is followed and, for its
+ * Cache-Control max-age (12 hours without one, as the SDKs keep it), the
+ * workers send where it pointed.
  */
 #ifndef CONVDIAG_EXPORTER_H
 #define CONVDIAG_EXPORTER_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "convdiag/common.h"
@@ -37,6 +41,7 @@ typedef struct cd_exporter_stats {
     uint64_t failed;     /* items refused for good (export_failures) */
     uint64_t raw_bytes;  /* request bodies before gzip */
     uint64_t wire_bytes; /* request bodies as sent */
+    uint64_t pauses;     /* answers that paused every sender (export_pauses) */
 } cd_exporter_stats_t;
 
 typedef struct cd_exporter cd_exporter_t;
@@ -60,7 +65,7 @@ const char *cd_exporter_masked_ikey(const cd_exporter_t *ex);
  * service ends, and cd_exporter_wait reports it.  progress_interval_ms > 0:
  * a progress line that often.
  */
-cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomic_t *stop,
+cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, atomic_int *stop,
                               int progress_interval_ms, cd_err_t *err);
 
 /* How many workers were started. */

@@ -11,7 +11,7 @@
 #ifndef CONVDIAG_INGEST_H
 #define CONVDIAG_INGEST_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,7 +31,7 @@ typedef struct cd_ingest_stats {
 
 typedef struct cd_ingest_opts {
     bool until_caught_up;            /* return once every assigned partition is read */
-    volatile sig_atomic_t *stop;     /* set by a signal handler: finish the batch and return */
+    atomic_int *stop;     /* set by a signal handler: finish the batch and return */
     int progress_interval_ms;        /* 0: no progress lines */
     cd_metrics_t *metrics;           /* NULL, or where the counters, the loop's heartbeat
                                         and PostgreSQL's and Kafka's readiness go (borrowed) */

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +121,7 @@ int cli_finish(cli_t *cli, int argc, char **argv)
     return cli_load_config(cli) ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
-static volatile sig_atomic_t *stop_flag;
+static atomic_int *stop_flag;
 
 static void on_stop_signal(int sig)
 {
@@ -128,7 +129,7 @@ static void on_stop_signal(int sig)
     *stop_flag = 1;
 }
 
-void cli_catch_stop_signals(volatile sig_atomic_t *flag)
+void cli_catch_stop_signals(atomic_int *flag)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -7,7 +7,7 @@
 #define CONVDIAG_CLI_H
 
 #include <getopt.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -77,7 +77,7 @@ bool cli_load_config(cli_t *cli);
 int cli_finish(cli_t *cli, int argc, char **argv);
 
 /* Sets *flag on SIGINT and SIGTERM, for loops that stop at a clean point. */
-void cli_catch_stop_signals(volatile sig_atomic_t *flag);
+void cli_catch_stop_signals(atomic_int *flag);
 
 /* Prints "convdiag CMD: message" and "Try 'convdiag CMD --help'." to stderr. */
 int cli_usage_error(const cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

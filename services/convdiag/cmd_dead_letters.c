@@ -69,7 +69,7 @@ typedef struct options {
     int progress_ms;
 } options_t;
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested;
 
 /* bytes as text a terminal shows safely: valid UTF-8 as it is, tab and newline
  * kept, other control characters and invalid bytes as \xNN. */

@@ -8,7 +8,7 @@
 #include "export_run.h"
 #include "metrics_run.h"
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested;
 
 static const char help[] =
     "Usage: convdiag export [OPTIONS]\n\n"

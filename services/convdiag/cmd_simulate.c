@@ -44,7 +44,7 @@ static const char help[] =
     "In --dry-run output a malformed message is one line, as sent, invalid UTF-8\n"
     "included.\n\n" CLI_COMMON_HELP;
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested;
 /* A probability: a decimal number from 0 to 1 ("0.05", "1", "5e-3"). */
 static bool parse_probability(const char *arg, double *out)
 {

@@ -7,7 +7,7 @@
 #include "convdiag/log.h"
 
 int export_run_start(const char *command, const cd_config_t *cfg, int workers,
-                     volatile sig_atomic_t *stop, int progress_interval_ms,
+                     atomic_int *stop, int progress_interval_ms,
                      cd_metrics_t *metrics, bool owns_health, cd_exporter_t **ex)
 {
     cd_err_t err;

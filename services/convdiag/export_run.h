@@ -2,7 +2,7 @@
 #ifndef CONVDIAG_EXPORT_RUN_H
 #define CONVDIAG_EXPORT_RUN_H
 
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "convdiag/config.h"
 #include "convdiag/exporter.h"
@@ -16,7 +16,7 @@
  * configuration error (exit 2).
  */
 int export_run_start(const char *command, const cd_config_t *cfg, int workers,
-                     volatile sig_atomic_t *stop, int progress_interval_ms,
+                     atomic_int *stop, int progress_interval_ms,
                      cd_metrics_t *metrics, bool owns_health, cd_exporter_t **ex);
 
 /* Drains the outbox first when drain is true, waits for the workers, prints

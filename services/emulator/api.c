@@ -106,6 +106,7 @@ void emu_api_delete_items(emu_t *emu, emu_reply_t *reply)
     size_t deleted = emu->store.count;
     emu_store_clear(&emu->store);
     emu_stats_reset(&emu->stats);
+    emu_throttle_reset(&emu->throttle);
     pthread_mutex_unlock(&emu->mu);
     cd_buf_printf(&reply->body, "{\"deleted\":%zu}", deleted);
     reply->status = 200;

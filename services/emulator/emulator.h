@@ -19,6 +19,7 @@
 #include "convdiag/addr.h"
 #include "convdiag/buf.h"
 #include "faults.h"
+#include "throttle.h"
 #include "ikey.h"
 #include "stats.h"
 #include "store.h"
@@ -37,6 +38,7 @@
 typedef struct emu_conf {
     cd_addr_t listen;         /* ingestion, control, API and page */
     cd_addr_t control_listen; /* control, API and page only; stays up while "down" */
+    cd_addr_t redirect_listen; /* ingestion too, never redirected: where "redirect" points */
     emu_ikeys_t ikeys;
     size_t max_items;
     size_t max_body;     /* a request body as sent */
@@ -50,6 +52,7 @@ typedef struct emu {
     emu_faults_t faults;
     emu_store_t store;
     emu_stats_t stats;
+    emu_throttle_t throttle;
     bool stopping;
 } emu_t;
 
@@ -58,6 +61,8 @@ typedef struct emu_reply {
     const char *content_type;
     cd_buf_t body;
     char retry_after[40]; /* empty: no Retry-After header */
+    char location[300];   /* empty: no Location header */
+    char cache_control[40]; /* empty: no Cache-Control header */
     const char *allow;    /* the methods a 405 names */
     bool close;           /* ask the client to close the connection */
 } emu_reply_t;

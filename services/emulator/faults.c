@@ -10,13 +10,17 @@
 #include <time.h>
 
 #include "convdiag/json.h"
+#include "throttle.h"
 
 /* What a client may be told to come back later with, plus 400 (an item the
  * service will never take) and 402 (daily cap reached), which an exporter
  * must take as permanent. */
 static const int fault_codes[] = {400, 402, 408, 429, 439, 500, 502, 503, 504};
 
-typedef enum { K_CODE, K_SHARE, K_UINT, K_FORMAT, K_DOWN, K_DOWN_FOR, K_BEARER } kind_t;
+typedef enum {
+    K_CODE, K_SHARE, K_UINT, K_FORMAT, K_DOWN, K_DOWN_FOR, K_BEARER, K_REDIRECT, K_TARGET,
+    K_MAX_AGE, K_AUTH, K_BODY,
+} kind_t;
 
 static const struct setting {
     const char *name;
@@ -37,6 +41,14 @@ static const struct setting {
     {"down", K_DOWN, 0, 0},
     {"down_for", K_DOWN_FOR, 0, 7 * 86400},
     {"bearer", K_BEARER, offsetof(emu_faults_t, bearer), EMU_BEARER_MAX},
+    {"redirect", K_REDIRECT, offsetof(emu_faults_t, redirect_code), 0},
+    {"redirect_to", K_TARGET, offsetof(emu_faults_t, redirect_self), 0},
+    {"redirect_max_age", K_MAX_AGE, offsetof(emu_faults_t, redirect_max_age), 86400 * 365},
+    {"auth_fault", K_AUTH, offsetof(emu_faults_t, auth_fault), 0},
+    {"body_fault", K_BODY, offsetof(emu_faults_t, body_fault), 0},
+    {"body_fault_share", K_SHARE, offsetof(emu_faults_t, body_fault_share), 0},
+    {"throttle_rate", K_UINT, offsetof(emu_faults_t, throttle_rate), 100000000},
+    {"throttle_window", K_UINT, offsetof(emu_faults_t, throttle_window), EMU_THROTTLE_WINDOW_MAX},
 };
 
 /* Every fault off; the generator and the bearer token are left alone. */
@@ -44,8 +56,10 @@ static void switches_off(emu_faults_t *f)
 {
     emu_faults_t kept = *f;
     memset(f, 0, sizeof(*f));
-    f->request_share = f->item_share = f->delay_share = 1.0;
+    f->request_share = f->item_share = f->delay_share = f->body_fault_share = 1.0;
     f->retry_after = 1;
+    f->redirect_max_age = -1;
+    f->throttle_window = 60;
     f->retry_after_format = EMU_RETRY_SECONDS;
     f->rng = kept.rng;
     memcpy(f->bearer, kept.bearer, sizeof(f->bearer));
@@ -149,6 +163,48 @@ cd_status_t emu_faults_set(emu_faults_t *f, const char *name, const char *value,
         memcpy(field, value, len + 1);
         return CD_OK;
     }
+    case K_REDIRECT:
+        if (!parse_uint(value, 999, &u) || (u != 0 && u != 307 && u != 308))
+            return cd_err_set(err, CD_ERROR, "'%s' is not 0 (off), 307 or 308", value);
+        *(int *)field = (int)u;
+        return CD_OK;
+    case K_TARGET:
+        if (strcmp(value, "self") != 0 && strcmp(value, "alternate") != 0)
+            return cd_err_set(err, CD_ERROR,
+                              "'%s' is not 'alternate' (the --redirect-listen port) or 'self'",
+                              value);
+        *(bool *)field = strcmp(value, "self") == 0;
+        return CD_OK;
+    case K_MAX_AGE:
+        if (strcmp(value, "none") == 0) {
+            *(int *)field = -1;
+            return CD_OK;
+        }
+        if (!parse_uint(value, s->max, &u))
+            return cd_err_set(err, CD_ERROR, "'%s' is not 'none' or seconds from 0 to %u", value,
+                              s->max);
+        *(int *)field = (int)u;
+        return CD_OK;
+    case K_AUTH:
+        if (strcmp(value, "off") == 0 || strcmp(value, "0") == 0)
+            *(int *)field = 0;
+        else if (strcmp(value, "401") == 0 || strcmp(value, "403") == 0)
+            *(int *)field = atoi(value);
+        else if (strcmp(value, "unsupported") == 0)
+            *(int *)field = EMU_AUTH_UNSUPPORTED;
+        else
+            return cd_err_set(err, CD_ERROR, "'%s' is not off, 401, 403 or unsupported", value);
+        return CD_OK;
+    case K_BODY:
+        if (strcmp(value, "off") == 0)
+            *(emu_body_fault_t *)field = EMU_BODY_OK;
+        else if (strcmp(value, "cut") == 0)
+            *(emu_body_fault_t *)field = EMU_BODY_CUT;
+        else if (strcmp(value, "html") == 0)
+            *(emu_body_fault_t *)field = EMU_BODY_HTML;
+        else
+            return cd_err_set(err, CD_ERROR, "'%s' is not off, cut or html", value);
+        return CD_OK;
     }
     return CD_ERROR;
 }
@@ -227,6 +283,16 @@ out:
     return st;
 }
 
+static const char *auth_name(int code)
+{
+    return code == 401 ? "401" : code == 403 ? "403" : code ? "unsupported" : "off";
+}
+
+static const char *body_name(emu_body_fault_t b)
+{
+    return b == EMU_BODY_CUT ? "cut" : b == EMU_BODY_HTML ? "html" : "off";
+}
+
 static unsigned down_left_s(const emu_faults_t *f, int64_t now_mono_us)
 {
     if (!f->down || !f->down_until_us || f->down_until_us <= now_mono_us)
@@ -245,13 +311,31 @@ void emu_faults_to_json(const emu_faults_t *f, int64_t now_mono_us, cd_buf_t *ou
                   f->retry_after, f->retry_after_format == EMU_RETRY_DATE ? "date" : "seconds",
                   f->delay_ms);
     cd_json_put_number(out, f->delay_share);
-    cd_buf_printf(out, ",\"down\":%s,\"down_for\":%u,\"bearer\":%s}",
+    cd_buf_printf(out, ",\"down\":%s,\"down_for\":%u,\"bearer\":%s",
                   f->down ? "true" : "false", down_left_s(f, now_mono_us),
                   f->bearer[0] ? "true" : "false");
+    cd_buf_printf(out, ",\"redirect\":%d,\"redirect_to\":\"%s\",\"redirect_max_age\":",
+                  f->redirect_code, f->redirect_self ? "self" : "alternate");
+    if (f->redirect_max_age < 0)
+        cd_buf_puts(out, "\"none\"");
+    else
+        cd_buf_printf(out, "%d", f->redirect_max_age);
+    cd_buf_printf(out, ",\"auth_fault\":\"%s\",\"body_fault\":\"%s\",\"body_fault_share\":",
+                  auth_name(f->auth_fault), body_name(f->body_fault));
+    cd_json_put_number(out, f->body_fault_share);
+    cd_buf_printf(out, ",\"throttle_rate\":%u,\"throttle_window\":%u}", f->throttle_rate,
+                  f->throttle_window);
 }
 
 void emu_faults_describe(const emu_faults_t *f, char *out, size_t size)
 {
+    char more[256];
+    snprintf(more, sizeof(more),
+             " redirect=%d redirect_to=%s redirect_max_age=%d auth_fault=%s body_fault=%s "
+             "throttle_rate=%u throttle_window=%u",
+             f->redirect_code, f->redirect_self ? "self" : "alternate", f->redirect_max_age,
+             auth_name(f->auth_fault), body_name(f->body_fault), f->throttle_rate,
+             f->throttle_window);
     char share[3][32];
     cd_json_number_text(f->request_share, share[0], sizeof(share[0]));
     cd_json_number_text(f->item_share, share[1], sizeof(share[1]));
@@ -259,10 +343,10 @@ void emu_faults_describe(const emu_faults_t *f, char *out, size_t size)
     snprintf(out, size,
              "request_fault_code=%d request_fault_share=%s item_fault_code=%d "
              "item_fault_share=%s retry_after=%u retry_after_format=%s delay_ms=%u "
-             "delay_share=%s down=%s bearer=%s",
+             "delay_share=%s down=%s bearer=%s%s",
              f->request_code, share[0], f->item_code, share[1], f->retry_after,
              f->retry_after_format == EMU_RETRY_DATE ? "date" : "seconds", f->delay_ms, share[2],
-             f->down ? "true" : "false", f->bearer[0] ? "required" : "off");
+             f->down ? "true" : "false", f->bearer[0] ? "required" : "off", more);
 }
 
 /* splitmix64: small, fast and good enough to pick which requests fail. */

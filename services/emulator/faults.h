@@ -27,6 +27,16 @@ typedef enum emu_retry_format {
     EMU_RETRY_DATE,    /* Retry-After: Fri, 20 Nov 2026 08:00:05 GMT */
 } emu_retry_format_t;
 
+typedef enum emu_body_fault {
+    EMU_BODY_OK,   /* the service's answer */
+    EMU_BODY_CUT,  /* 200 with the answer cut short (the connection dropped mid-body) */
+    EMU_BODY_HTML, /* 200 with a proxy's HTML page */
+} emu_body_fault_t;
+
+/* auth_fault beyond 401 and 403: 400 "Authentication not supported", what
+ * /v2/track of a resource that requires Microsoft Entra answers. */
+#define EMU_AUTH_UNSUPPORTED 400
+
 typedef struct emu_faults {
     int request_code; /* 0: off */
     double request_share;
@@ -38,6 +48,19 @@ typedef struct emu_faults {
     double delay_share;
     bool down;
     int64_t down_until_us; /* cd_mono_us() time to come back; 0: until told */
+    /* Track requests on the ingestion port answered 307/308 (0: off), to the
+     * --redirect-listen port, or to the ingestion port itself (a loop), with
+     * Cache-Control: max-age=redirect_max_age (-1: no Cache-Control). */
+    int redirect_code;
+    bool redirect_self;
+    int redirect_max_age;
+    int auth_fault; /* 0: off; 401, 403 or EMU_AUTH_UNSUPPORTED for every track request */
+    emu_body_fault_t body_fault; /* whose requests' items are not kept */
+    double body_fault_share;
+    /* The service's throttle: past throttle_rate items/s over throttle_window
+     * seconds, requests get 429 with the Retry-After that makes room.  0: off. */
+    unsigned throttle_rate;
+    unsigned throttle_window;
     uint64_t rng;          /* splitmix64 state */
     /* Track requests must carry "Authorization: Bearer <bearer>"; "": none
      * needed.  A setting of the resource, not a fault: reset leaves it. */

@@ -40,7 +40,7 @@ static void catch_signals(void)
 static void log_start(const emu_t *emu, const emu_listener_t *ingest,
                       const emu_listener_t *control)
 {
-    char keys[256] = "any key of GUID form", faults[512];
+    char keys[256] = "any key of GUID form", faults[1024];
     size_t n = 0;
 
     for (size_t i = 0; i < emu->conf.ikeys.count && n + EMU_IKEY_MASKED_MAX < sizeof(keys); i++) {
@@ -50,9 +50,10 @@ static void log_start(const emu_t *emu, const emu_listener_t *ingest,
     }
     cd_log_info("emulator",
                 "listening ingestion=%s control=%s ikeys=%s max_items=%zu max_body=%zu "
-                "max_inflated=%zu",
+                "max_inflated=%zu redirect=%s",
                 ingest->addr->text, control->addr->set ? control->addr->text : "-", keys,
-                emu->conf.max_items, emu->conf.max_body, emu->conf.max_inflated);
+                emu->conf.max_items, emu->conf.max_body, emu->conf.max_inflated,
+                emu->conf.redirect_listen.set ? emu->conf.redirect_listen.text : "-");
     emu_faults_describe(&emu->faults, faults, sizeof(faults));
     cd_log_info("emulator", "faults %s", faults);
 }
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
     emu_t emu;
     emu_listener_t ingest = {.emu = &emu, .addr = &emu.conf.listen, .ingestion = true};
     emu_listener_t control = {.emu = &emu, .addr = &emu.conf.control_listen};
+    emu_listener_t alternate = {.emu = &emu, .addr = &emu.conf.redirect_listen,
+                                .ingestion = true, .alternate = true};
     cd_err_t err;
     int rc = EMU_EXIT_OK;
 
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
 
     /* Bound even when starting down, to learn the port; the loop then closes it. */
     if ((control.addr->set && emu_listener_start(&control, &err) != CD_OK) ||
+        (alternate.addr->set && emu_listener_start(&alternate, &err) != CD_OK) ||
         emu_listener_start(&ingest, &err) != CD_OK) {
         cd_log_error("emulator", "%s", err.msg);
         rc = EMU_EXIT_FAILURE;
@@ -169,6 +173,8 @@ int main(int argc, char **argv)
         emu_listener_stop(&ingest);
     if (control.daemon)
         emu_listener_stop(&control);
+    if (alternate.daemon)
+        emu_listener_stop(&alternate);
     emu_listener_release(&ingest);
     emu_fini(&emu);
     return rc;

@@ -23,6 +23,9 @@ static const char help[] =
     "  --control-listen ADDR:PORT\n"
     "                            a second port for /control, /api/ and the page\n"
     "                            only; it stays open while the first is down\n"
+    "  --redirect-listen ADDR:PORT\n"
+    "                            a second ingestion port, never redirected: where\n"
+    "                            the redirect fault sends requests\n"
     "  --ikey KEY                an instrumentation key to accept (repeatable);\n"
     "                            without any, every key of GUID form is accepted\n"
     "  --bearer TOKEN            require \"Authorization: Bearer TOKEN\" on track\n"
@@ -54,7 +57,20 @@ static const char help[] =
     "  --delay-share P           the share of track answers delayed (default 1)\n"
     "  --down-for SECONDS        start with the port closed, open it after SECONDS;\n"
     "                            at run time {\"down\": true} closes it until\n"
-    "                            {\"down\": false} comes on the control port\n\n"
+    "                            {\"down\": false} comes on the control port\n"
+    "  --redirect CODE           answer track requests on the first port 307 or 308\n"
+    "                            (0: off), Location on the --redirect-listen port\n"
+    "  --redirect-to T           alternate (default) or self: a redirect loop\n"
+    "  --redirect-max-age S      Cache-Control: max-age=S with it (none: no header)\n"
+    "  --auth-fault F            401, 403 or unsupported (400 \"Authentication not\n"
+    "                            supported\") for every track request; off\n"
+    "  --body-fault F            cut (a 200 whose answer stops short) or html (a\n"
+    "                            proxy's page); the items are not kept; off\n"
+    "  --body-fault-share P      the share of requests hit (default 1)\n"
+    "  --throttle-rate N         the service's throttle: past N items/s over the\n"
+    "                            window, 429 with the Retry-After that makes room\n"
+    "                            (0: off, the default; the service's is 32000)\n"
+    "  --throttle-window S       the window, seconds (default 60, at most 600)\n\n"
     "Exit codes: 0 after SIGINT or SIGTERM, 1 when it cannot listen, 2 for a bad\n"
     "command line.\n";
 
@@ -87,12 +103,13 @@ static bool parse_size(const char *arg, size_t min, size_t max, size_t *out)
 int emu_options_parse(int argc, char **argv, emu_t *emu)
 {
     enum {
-        OPT_LISTEN = 1, OPT_CONTROL, OPT_IKEY, OPT_MAX_ITEMS, OPT_MAX_BODY, OPT_MAX_INFLATED,
+        OPT_LISTEN = 1, OPT_CONTROL, OPT_REDIRECT_LISTEN, OPT_IKEY, OPT_MAX_ITEMS, OPT_MAX_BODY, OPT_MAX_INFLATED,
         OPT_SEED, OPT_LOG_LEVEL, OPT_VERSION, OPT_FAULT,
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"control-listen", required_argument, NULL, OPT_CONTROL},
+        {"redirect-listen", required_argument, NULL, OPT_REDIRECT_LISTEN},
         {"ikey", required_argument, NULL, OPT_IKEY},
         {"max-items", required_argument, NULL, OPT_MAX_ITEMS},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
@@ -112,6 +129,14 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
         {"delay-share", required_argument, NULL, OPT_FAULT},
         {"down-for", required_argument, NULL, OPT_FAULT},
         {"bearer", required_argument, NULL, OPT_FAULT},
+        {"redirect", required_argument, NULL, OPT_FAULT},
+        {"redirect-to", required_argument, NULL, OPT_FAULT},
+        {"redirect-max-age", required_argument, NULL, OPT_FAULT},
+        {"auth-fault", required_argument, NULL, OPT_FAULT},
+        {"body-fault", required_argument, NULL, OPT_FAULT},
+        {"body-fault-share", required_argument, NULL, OPT_FAULT},
+        {"throttle-rate", required_argument, NULL, OPT_FAULT},
+        {"throttle-window", required_argument, NULL, OPT_FAULT},
         {0},
     };
     /* Faults are set once the seed is known, in command-line order. */
@@ -142,6 +167,10 @@ int emu_options_parse(int argc, char **argv, emu_t *emu)
         case OPT_CONTROL:
             if (cd_addr_parse(optarg, &emu->conf.control_listen, &err) != CD_OK)
                 return usage_error("--control-listen: %s", err.msg);
+            break;
+        case OPT_REDIRECT_LISTEN:
+            if (cd_addr_parse(optarg, &emu->conf.redirect_listen, &err) != CD_OK)
+                return usage_error("--redirect-listen: %s", err.msg);
             break;
         case OPT_IKEY:
             if (emu_ikeys_add(&emu->conf.ikeys, optarg, &err) != CD_OK)

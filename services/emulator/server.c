@@ -67,6 +67,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, emu_reply_t *repl
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
     if (reply->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, reply->location);
+    if (reply->cache_control[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, reply->cache_control);
     if (reply->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)reply->status, resp);
@@ -99,6 +103,8 @@ static void route(const emu_listener_t *l, struct MHD_Connection *conn, const ch
     const char *body = req->body.data ? req->body.data : "";
 
     if (l->ingestion && is_track(path)) {
+        if (post && !l->alternate && emu_track_redirect(emu, l->addr->text, path, reply))
+            return;
         if (post)
             emu_track_handle(emu,
                              MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

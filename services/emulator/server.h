@@ -18,6 +18,7 @@ typedef struct emu_listener {
     emu_t *emu;
     cd_addr_t *addr; /* port 0 is replaced by the port bound */
     bool ingestion;
+    bool alternate;            /* the --redirect-listen port: never redirected */
     struct MHD_Daemon *daemon; /* NULL while closed */
     atomic_bool closing;       /* going down: requests not yet begun are cut */
     atomic_int active;         /* requests begun and not yet answered */

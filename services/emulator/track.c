@@ -27,6 +27,7 @@ typedef struct outcome {
     const item_t *first_refused;
     size_t first_refused_index;
     bool store_filled; /* the store turned away its first item since the last reset */
+    unsigned throttled_for_s; /* > 0: refused by the throttle, room after this long */
 } outcome_t;
 
 /* One step of text_hash's lanes. */
@@ -197,33 +198,84 @@ static const char *unauthorized(const emu_faults_t *f, const char *authorization
 }
 
 /*
- * A request without the bearer token: 401, each of its count items refused
- * with 401 as the service refuses them ({"itemsReceived":N,"itemsAccepted":0,
- * "errors":[...]}); count is 0 when the body could not be read.
+ * A request refused for its credentials (status 401 or 403, or 400 with
+ * "Authentication not supported"), each of its count items refused with that
+ * status and message as the service refuses them ({"itemsReceived":N,
+ * "itemsAccepted":0,"errors":[...]}); count is 0 when the body could not be read.
  */
-static unsigned refuse_unauthorized(emu_t *emu, const char *why, size_t count, size_t body_len,
-                                    emu_reply_t *reply)
+static unsigned refuse_all(emu_t *emu, int status, const char *message, const char *why,
+                           size_t count, size_t body_len, emu_reply_t *reply)
 {
     const char *sep = "";
 
     pthread_mutex_lock(&emu->mu);
     emu->stats.items_received += count;
-    emu->stats.refused[401] += count;
-    unsigned delay = conclude(emu, 401, body_len, reply);
+    emu->stats.refused[status] += count;
+    unsigned delay = conclude(emu, status, body_len, reply);
     pthread_mutex_unlock(&emu->mu);
 
     cd_buf_printf(&reply->body, "{\"itemsReceived\":%zu,\"itemsAccepted\":0,\"errors\":[",
                   count);
     for (size_t i = 0; i < count; i++) {
-        cd_buf_printf(&reply->body, "%s{\"index\":%zu,\"statusCode\":401,\"message\":", sep, i);
-        cd_json_put_string(&reply->body, emu_status_message(401));
+        cd_buf_printf(&reply->body, "%s{\"index\":%zu,\"statusCode\":%d,\"message\":", sep, i,
+                      status);
+        cd_json_put_string(&reply->body, message);
         cd_buf_putc(&reply->body, '}');
         sep = ",";
     }
     cd_buf_puts(&reply->body, "]}");
-    cd_log_warn("track", "refused the request status=401 items=%zu bytes=%zu reason=%s",
+    cd_log_warn("track", "refused the request status=%d items=%zu bytes=%zu reason=%s", status,
                 count, body_len, why);
     return delay;
+}
+
+/* The answer and reason auth_fault plays; NULL when it is off. */
+static const char *auth_fault_message(int fault, const char **why)
+{
+    switch (fault) {
+    case 401:
+        *why = "auth_fault=401";
+        return emu_status_message(401);
+    case 403:
+        *why = "auth_fault=403";
+        return "Forbidden - the provided credentials do not grant the access to ingest the "
+               "telemetry into the component";
+    case EMU_AUTH_UNSUPPORTED:
+        *why = "auth_fault=unsupported (a resource that requires Microsoft Entra, on /v2/track)";
+        return "Authentication not supported";
+    default:
+        return NULL;
+    }
+}
+
+bool emu_track_redirect(emu_t *emu, const char *self, const char *path, emu_reply_t *reply)
+{
+    pthread_mutex_lock(&emu->mu);
+    const emu_faults_t *f = &emu->faults;
+    int code = f->redirect_code, max_age = f->redirect_max_age;
+    const char *target = f->redirect_self ? self
+                         : emu->conf.redirect_listen.set ? emu->conf.redirect_listen.text
+                                                         : NULL;
+    if (code) {
+        emu->stats.requests++;
+        emu_stats_count_status(emu->stats.responses, target ? code : 500);
+    }
+    pthread_mutex_unlock(&emu->mu);
+    if (!code)
+        return false;
+    if (!target) {
+        emu_reply_error(reply, 500, "the redirect fault is on, but the emulator has no "
+                                    "--redirect-listen port to send requests to");
+        return true;
+    }
+    reply->status = code;
+    reply->content_type = EMU_JSON;
+    snprintf(reply->location, sizeof(reply->location), "http://%s%s", target, path);
+    if (max_age >= 0)
+        snprintf(reply->cache_control, sizeof(reply->cache_control), "max-age=%d", max_age);
+    cd_log_debug("track", "redirected status=%d location=%s max_age=%d", code, reply->location,
+                 max_age);
+    return true;
 }
 
 /* A body refused whole: {"itemsReceived":0,"itemsAccepted":0,"errors":[{...}]}. */
@@ -255,6 +307,10 @@ static int settle(emu_t *emu, item_t *items, size_t count, outcome_t *out)
     int request_fault = emu_faults_hit(f, f->request_code != 0, f->request_share)
                             ? f->request_code
                             : 0;
+    if (!request_fault && f->throttle_rate &&
+        !emu_throttle_admit(&emu->throttle, cd_now_us() / 1000000, f->throttle_rate,
+                            f->throttle_window, count, &out->throttled_for_s))
+        request_fault = 429;
 
     for (size_t i = 0; i < count; i++) {
         item_t *it = &items[i];
@@ -315,6 +371,22 @@ static void put_answer(cd_buf_t *body, const item_t *items, size_t count, size_t
     cd_buf_puts(body, "]}");
 }
 
+/* What a proxy in the service's place, or a connection dropped mid-answer, gives. */
+static void put_mangled(cd_buf_t *body, emu_body_fault_t how, size_t count, emu_reply_t *reply)
+{
+    if (how == EMU_BODY_HTML) {
+        reply->content_type = "text/html; charset=utf-8";
+        cd_buf_puts(body, "<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
+                          "<h1>Your session has expired</h1><p>Sign in to continue.</p>"
+                          "</body></html>");
+        return;
+    }
+    char whole[96];
+    int n = snprintf(whole, sizeof(whole), "{\"itemsReceived\":%zu,\"itemsAccepted\":%zu,"
+                                           "\"errors\":[]}", count, count);
+    cd_buf_append(body, whole, (size_t)n / 2);
+}
+
 static void log_request(int status, size_t count, const outcome_t *o, size_t body_len,
                         const emu_payload_t *payload, const char *encoding)
 {
@@ -353,6 +425,15 @@ void emu_track_handle(emu_t *emu, const char *encoding, const char *authorizatio
     reply->content_type = EMU_JSON;
     pthread_mutex_lock(&emu->mu);
     const char *why_not = unauthorized(&emu->faults, authorization);
+    int refusal = why_not ? 401 : 0;
+    const char *message = emu_status_message(401);
+    const char *fault_why = NULL;
+    const char *fault_message = auth_fault_message(emu->faults.auth_fault, &fault_why);
+    if (fault_message) {
+        refusal = emu->faults.auth_fault == 403 ? 403 : emu->faults.auth_fault == 401 ? 401 : 400;
+        message = fault_message;
+        why_not = fault_why;
+    }
     pthread_mutex_unlock(&emu->mu);
     emu_payload_init(&payload);
     int status = emu_payload_decode(&payload, encoding, body, len, emu->conf.max_inflated, &err);
@@ -360,7 +441,8 @@ void emu_track_handle(emu_t *emu, const char *encoding, const char *authorizatio
         status = emu_payload_split(&payload, &err);
     if (why_not) {
         /* Authentication comes first; the body is read only to count its items. */
-        delay = refuse_unauthorized(emu, why_not, status ? 0 : payload.count, len, reply);
+        delay = refuse_all(emu, refusal, message, why_not, status ? 0 : payload.count, len,
+                           reply);
         if (delay)
             emu_sleep_ms(emu, delay);
         emu_payload_fini(&payload);
@@ -385,11 +467,32 @@ void emu_track_handle(emu_t *emu, const char *encoding, const char *authorizatio
         delay = refuse_body(emu, status, err.msg, len, reply);
     } else {
         pthread_mutex_lock(&emu->mu);
-        status = settle(emu, items, payload.count, &outcome);
+        emu_faults_t *f = &emu->faults;
+        emu_body_fault_t mangle = emu_faults_hit(f, f->body_fault != EMU_BODY_OK,
+                                                 f->body_fault_share)
+                                      ? f->body_fault
+                                      : EMU_BODY_OK;
+        if (mangle) {
+            /* Answered in the service's place: nothing reached it, nothing is kept. */
+            emu->stats.items_received += payload.count;
+            status = 200;
+        } else {
+            status = settle(emu, items, payload.count, &outcome);
+        }
         delay = conclude(emu, status, len, reply);
         pthread_mutex_unlock(&emu->mu);
-        put_answer(&reply->body, items, payload.count, outcome.accepted);
+        if (outcome.throttled_for_s)
+            snprintf(reply->retry_after, sizeof(reply->retry_after), "%u",
+                     outcome.throttled_for_s);
+        if (mangle)
+            put_mangled(&reply->body, mangle, payload.count, reply);
+        else
+            put_answer(&reply->body, items, payload.count, outcome.accepted);
         log_request(status, payload.count, &outcome, len, &payload, encoding);
+        if (mangle)
+            cd_log_warn("track", "answered status=200 items=%zu with %s; none kept",
+                        payload.count, mangle == EMU_BODY_CUT ? "an answer cut short"
+                                                              : "a proxy's HTML page");
     }
     if (delay)
         emu_sleep_ms(emu, delay);

@@ -10,6 +10,7 @@
 #ifndef EMU_TRACK_H
 #define EMU_TRACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "emulator.h"
@@ -18,6 +19,13 @@
  * NULL when absent. */
 void emu_track_handle(emu_t *emu, const char *encoding, const char *authorization,
                       const char *body, size_t len, emu_reply_t *reply);
+
+/*
+ * The redirect fault: when it is on, fills reply with a 307/308 to the same
+ * path on the --redirect-listen port (or on self, the port the request came
+ * to: a loop) and returns true.  Called for the ingestion port only.
+ */
+bool emu_track_redirect(emu_t *emu, const char *self, const char *path, emu_reply_t *reply);
 
 /* The answer to a track request whose body is larger than --max-body. */
 void emu_track_too_large(emu_t *emu, size_t len, emu_reply_t *reply);

@@ -78,6 +78,12 @@ static const struct setting {
      offsetof(cd_config_t, export_backoff_max_ms), 100, 3600000},
     {"export.poll.ms", "CONVDIAG_EXPORT_POLL_MS", K_INT, offsetof(cd_config_t, export_poll_ms),
      10, 60000},
+    {"export.lease.ms", "CONVDIAG_EXPORT_LEASE_MS", K_INT, offsetof(cd_config_t, export_lease_ms),
+     1000, 3600000},
+    {"export.throttle.floor.ms", "CONVDIAG_EXPORT_THROTTLE_FLOOR_MS", K_INT,
+     offsetof(cd_config_t, export_throttle_floor_ms), 100, 3600000},
+    {"export.token.timeout.ms", "CONVDIAG_EXPORT_TOKEN_TIMEOUT_MS", K_INT,
+     offsetof(cd_config_t, export_token_timeout_ms), 100, 600000},
     {"export.cloud.role", "CONVDIAG_EXPORT_CLOUD_ROLE", K_STRING,
      offsetof(cd_config_t, export_cloud_role), 0, 0},
     {"export.token.file", "CONVDIAG_EXPORT_TOKEN_FILE", K_STRING,
@@ -136,6 +142,9 @@ void cd_config_init(cd_config_t *cfg)
     cfg->export_timeout_ms = 30000;
     cfg->export_backoff_max_ms = 60000;
     cfg->export_poll_ms = 500;
+    cfg->export_lease_ms = 60000;
+    cfg->export_throttle_floor_ms = 10000;
+    cfg->export_token_timeout_ms = 30000;
     cfg->export_cloud_role = xstrdup("convdiag");
     cfg->export_token_file = xstrdup("");
     cfg->export_token_command = xstrdup("");

@@ -46,7 +46,7 @@
 enum property {
     P_ORGANIZATION_ID, P_LIVE_WORK_ITEM_ID, P_CHANNEL_TYPE, P_DURATION, P_PARTICIPANT_TYPE,
     P_CATEGORY, P_PP_SCENARIO, P_PP_SUBSCENARIO, P_PP_RESOURCE_ID, P_PP_ORGANIZATION_ID,
-    P_OC_CHANNEL_TYPE, P_FAILURE_REASON, P_TRUNCATED, P_COUNT
+    P_OC_CHANNEL_TYPE, P_FAILURE_REASON, P_EVENT_ID, P_TRUNCATED, P_COUNT
 };
 
 static const char *const property_names[P_COUNT] = {
@@ -62,6 +62,7 @@ static const char *const property_names[P_COUNT] = {
     [P_PP_ORGANIZATION_ID] = "powerplatform.analytics.resource.organization.id",
     [P_OC_CHANNEL_TYPE] = "omnichannel.channel.type",
     [P_FAILURE_REASON] = "failureReason",
+    [P_EVENT_ID] = "convdiag.eventId",
     [P_TRUNCATED] = TRUNCATED_KEY,
 };
 
@@ -214,6 +215,8 @@ static void put_standard_properties(writer_t *w, const cd_export_item_t *item)
     /* Only a Failed event has one (the event contract sees to that). */
     if (present(item->failure_reason))
         put_property(w, P_FAILURE_REASON, item->failure_reason);
+    /* Export is at least once: the eventId tells a copy downstream (docs/queries.md). */
+    put_property(w, P_EVENT_ID, item->event_id);
 }
 
 /*

@@ -21,6 +21,9 @@
 
 #define BACKOFF_MIN_MS 500
 #define MAX_WORKERS 16
+#define NSTATS 9
+/* How often worker 0 reads the outbox's backlog for /metrics. */
+#define BACKLOG_EVERY_US (5 * 1000000LL)
 
 typedef struct worker worker_t;
 
@@ -32,8 +35,18 @@ struct cd_exporter {
     char host[256];
     char masked[CD_EXPORT_MASKED_SIZE];
     cd_export_token_t *token; /* NULL: no Entra authentication */
-    volatile sig_atomic_t *stop;
+    atomic_int *stop;
     atomic_bool drain;
+    /* Where a redirect sent the requests, for as long as its max-age allows;
+     * shared by the workers. */
+    pthread_mutex_t route_lock;
+    char route[CD_EXPORT_URL_MAX + 1]; /* "": the connection string's track URL */
+    int64_t route_until_us;            /* cd_mono_us() */
+    char route_seen[CD_EXPORT_URL_MAX + 1]; /* the last redirect logged */
+    /* The resource's pause as this process last saw it (cd_export_pause_t). */
+    atomic_int paused;
+    atomic_llong backlog_events;
+    _Atomic double backlog_age_s;
     atomic_bool failed;
     cd_err_t failure;
     pthread_mutex_t failure_lock;
@@ -42,10 +55,11 @@ struct cd_exporter {
     int nworkers;
     struct {
         atomic_uint_least64_t requests, unanswered, sent, accepted, resent, failed, raw_bytes,
-            wire_bytes;
+            wire_bytes, pauses;
     } stats;
     cd_metrics_t *metrics; /* NULL unless exposed */
-    cd_metric_t *m[8];     /* the stats in cd_exporter_stats_t's order */
+    cd_metric_t *m[NSTATS]; /* the stats in cd_exporter_stats_t's order */
+    cd_metric_t *g_paused, *g_backlog, *g_backlog_age;
     cd_metrics_t *health;  /* NULL unless the workers are the process's liveness */
 };
 
@@ -65,10 +79,16 @@ struct worker {
     cd_export_outcome_t *answer;   /* per request item */
     size_t cap;
     char bearer[CD_EXPORT_TOKEN_MAX + 1];
-    /* the request just sent */
+    bool have_bearer;
+    bool refused_token;            /* the last request's token was refused: fetched anew */
+    int64_t backlog_at_us;         /* worker 0: when the backlog was read last */
+    /* the requests of the group in hand */
     bool whole_failed;             /* not taken as a whole: wait before the next */
+    bool probe;                    /* one request only: is the resource's pause over? */
+    cd_export_pause_t pause;       /* what the answers ask of every sender */
     int64_t retry_after_ms;
     char reason[CD_ERR_MAX];
+    char pause_reason[CD_ERR_MAX];
 };
 
 cd_status_t cd_exporter_new(const cd_config_t *cfg, cd_exporter_t **out, cd_err_t *err)
@@ -91,7 +111,8 @@ cd_status_t cd_exporter_new(const cd_config_t *cfg, cd_exporter_t **out, cd_err_
                           "export.token.file and export.token.command: set one, not both");
     }
     if ((cfg->export_token_file[0] || cfg->export_token_command[0]) &&
-        !(ex->token = cd_export_token_new(cfg->export_token_file, cfg->export_token_command))) {
+        !(ex->token = cd_export_token_new(cfg->export_token_file, cfg->export_token_command,
+                                          cfg->export_token_timeout_ms))) {
         free(ex);
         return cd_err_set(err, CD_ERROR, "out of memory");
     }
@@ -105,6 +126,7 @@ cd_status_t cd_exporter_new(const cd_config_t *cfg, cd_exporter_t **out, cd_err_
                                    .sdk_version = CD_EXPORT_SDK_VERSION};
     cd_export_mask_ikey(ex->conn.ikey, ex->masked, sizeof(ex->masked));
     pthread_mutex_init(&ex->failure_lock, NULL);
+    pthread_mutex_init(&ex->route_lock, NULL);
     *out = ex;
     return CD_OK;
 }
@@ -135,15 +157,18 @@ static void collect(void *arg)
     cd_exporter_stats_t s;
 
     cd_exporter_get_stats(ex, &s);
-    const uint64_t v[8] = {s.requests, s.unanswered, s.sent,      s.accepted,
-                           s.resent,   s.failed,     s.raw_bytes, s.wire_bytes};
-    for (int i = 0; i < 8; i++)
+    const uint64_t v[NSTATS] = {s.requests, s.unanswered, s.sent,       s.accepted, s.resent,
+                                s.failed,   s.raw_bytes,  s.wire_bytes, s.pauses};
+    for (int i = 0; i < NSTATS; i++)
         cd_metric_set(ex->m[i], (double)v[i]);
+    cd_metric_set(ex->g_paused, atomic_load(&ex->paused) != CD_EXPORT_GO);
+    cd_metric_set(ex->g_backlog, (double)atomic_load(&ex->backlog_events));
+    cd_metric_set(ex->g_backlog_age, atomic_load(&ex->backlog_age_s));
 }
 
 void cd_exporter_expose(cd_exporter_t *ex, cd_metrics_t *m, bool health)
 {
-    static const char *const metrics[8][2] = {
+    static const char *const metrics[NSTATS][2] = {
         {"convdiag_export_requests_total", "Track requests Application Insights answered."},
         {"convdiag_export_unanswered_total",
          "Track requests that got no answer (refused, reset, timed out)."},
@@ -154,9 +179,18 @@ void cd_exporter_expose(cd_exporter_t *ex, cd_metrics_t *m, bool health)
          "Items refused for good, kept in export_failures with the reason."},
         {"convdiag_export_body_bytes_total", "Track request bodies before gzip."},
         {"convdiag_export_wire_bytes_total", "Track request bodies as sent."},
+        {"convdiag_export_pauses_total",
+         "Answers that paused every sender: throttling, a wrong key or token."},
     };
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < NSTATS; i++)
         ex->m[i] = cd_metrics_add(m, CD_METRIC_COUNTER, metrics[i][0], metrics[i][1]);
+    ex->g_paused = cd_metrics_add(m, CD_METRIC_GAUGE, "convdiag_export_paused",
+                                  "1 while export to the resource is paused (see /readyz).");
+    ex->g_backlog = cd_metrics_add(m, CD_METRIC_GAUGE, "convdiag_export_backlog_events",
+                                   "Events waiting in the export outbox (read every 5 s).");
+    ex->g_backlog_age =
+        cd_metrics_add(m, CD_METRIC_GAUGE, "convdiag_export_backlog_oldest_seconds",
+                       "Age of the oldest outbox row (read every 5 s); 0 when empty.");
     if (cd_metrics_add_collector(m, collect, ex))
         ex->metrics = m;
     if (health)
@@ -173,6 +207,7 @@ void cd_exporter_free(cd_exporter_t *ex)
     free(ex->workers);
     cd_export_token_free(ex->token);
     pthread_mutex_destroy(&ex->failure_lock);
+    pthread_mutex_destroy(&ex->route_lock);
     explicit_bzero(&ex->conn, sizeof(ex->conn));
     free(ex);
 }
@@ -247,23 +282,77 @@ static void set_outcome(cd_export_outcome_t *o, cd_export_fate_t fate, int statu
     *o = (cd_export_outcome_t){.fate = fate, .status = status, .message = msg ? strdup(msg) : NULL};
 }
 
+/* ---- where requests go ---------------------------------------------------------------- */
+
+/* The track URL to send to now: a redirect's while it may be kept, else the configured one. */
+static void route_get(cd_exporter_t *ex, char *url, size_t size)
+{
+    pthread_mutex_lock(&ex->route_lock);
+    if (ex->route[0] && cd_mono_us() >= ex->route_until_us) {
+        cd_log_info("export", "the redirect to %s has expired: sending to %s again", ex->route,
+                    ex->conn.track_url);
+        ex->route[0] = '\0';
+    }
+    snprintf(url, size, "%s", ex->route[0] ? ex->route : ex->conn.track_url);
+    pthread_mutex_unlock(&ex->route_lock);
+}
+
+/* What a request's trip says of the route: a redirect to keep, or one that no longer serves. */
+static void route_learn(cd_exporter_t *ex, const char *sent_to, const cd_export_response_t *res,
+                        bool answered)
+{
+    pthread_mutex_lock(&ex->route_lock);
+    bool cached = ex->route[0] && strcmp(sent_to, ex->route) == 0;
+    if (cached && (!answered || res->status >= 500 || res->status == 404)) {
+        cd_log_warn("export", "the redirected endpoint %s fails (%s): sending to %s again",
+                    ex->route, answered ? "an error status" : "no answer", ex->conn.track_url);
+        ex->route[0] = '\0';
+    } else if (answered && res->redirects > 0) {
+        /* Without a max-age the SDKs keep a redirect 12 hours. */
+        int64_t keep_s = res->redirect_max_age_s >= 0 ? res->redirect_max_age_s : 12 * 3600;
+        if (strcmp(ex->route_seen, res->url) != 0)
+            cd_log_info("export", "%s redirects to %s (%d redirect%s), kept for %lld s",
+                        sent_to, res->url, res->redirects, res->redirects == 1 ? "" : "s",
+                        (long long)keep_s);
+        snprintf(ex->route_seen, sizeof(ex->route_seen), "%s", res->url);
+        if (keep_s > 0) {
+            snprintf(ex->route, sizeof(ex->route), "%s", res->url);
+            ex->route_until_us = cd_mono_us() + keep_s * 1000000;
+        }
+    }
+    pthread_mutex_unlock(&ex->route_lock);
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+/* The sender's tick while a request is in flight: the row's lease is renewed. */
+static void keep_lease(void *arg)
+{
+    worker_t *w = arg;
+    bool lost = false;
+    cd_err_t err;
+    if (cd_outbox_renew(w->outbox, &lost, &err) != CD_OK)
+        cd_log_debug("export", "%s", err.msg); /* PostgreSQL away: the recording says so */
+    else if (lost)
+        cd_log_warn("export", "the lease of outbox row %lld was taken over mid-send",
+                    (long long)cd_outbox_claimed_id(w->outbox));
+}
+
 /* Sends the request built in w->body (n items, w->map) and settles them in w->outcomes. */
 static cd_status_t send_request(worker_t *w, size_t n)
 {
     cd_exporter_t *ex = w->ex;
     cd_export_response_t res;
-    const char *bearer = NULL;
     cd_err_t err;
-    cd_status_t st = CD_OK;
+    char url[CD_EXPORT_URL_MAX + 1];
 
-    if (ex->token) {
-        if ((st = cd_export_token_get(ex->token, w->bearer, sizeof(w->bearer), &err)) == CD_OK)
-            bearer = w->bearer;
-    }
-    if (st == CD_OK)
-        st = cd_export_sender_post(w->sender, w->body.data, w->body.len, bearer, &res, &err);
+    keep_lease(w);
+    route_get(ex, url, sizeof(url));
+    cd_status_t st = cd_export_sender_post(w->sender, url, w->body.data, w->body.len,
+                                           w->have_bearer ? w->bearer : NULL, &res, &err);
     if (st == CD_ERROR)
         return st; /* memory or zlib: the row is given back whole */
+    route_learn(ex, url, &res, st == CD_OK);
     if (st == CD_RETRY) {
         atomic_fetch_add(&ex->stats.unanswered, 1);
         for (size_t k = 0; k < n; k++)
@@ -275,45 +364,66 @@ static cd_status_t send_request(worker_t *w, size_t n)
     }
 
     char fallback[CD_ERR_MAX];
-    snprintf(fallback, sizeof(fallback), "HTTP %d from %.200s: %.200s", res.status,
-             ex->conn.track_url, res.body);
+    cd_export_answer_t answer;
+    snprintf(fallback, sizeof(fallback), "HTTP %d from %.200s: %.200s", res.status, res.url,
+             res.body);
     cd_export_mask_ikey_in(fallback, ex->conn.ikey);
     if (cd_export_outcomes_from_response(w->answer, n, res.status, res.body, res.body_len,
-                                         fallback) < 0)
+                                         fallback, &answer) < 0)
         return CD_ERROR;
     uint64_t accepted = 0;
+    const char *said = NULL; /* the service's own words for the first item it sends back */
     for (size_t k = 0; k < n; k++) {
         cd_export_outcome_t *o = &w->outcomes[w->map[k]];
         free(o->message);
         *o = w->answer[k];
         w->answer[k].message = NULL;
         accepted += o->fate == CD_EXPORT_ACCEPTED;
-        if (ex->token && (o->status == 401 || o->status == 403))
-            cd_export_token_invalidate(ex->token); /* refused per item: the token again */
-        if (o->fate == CD_EXPORT_RESEND)
-            snprintf(w->reason, sizeof(w->reason), "%s",
-                     o->message ? o->message : fallback);
+        if (o->fate == CD_EXPORT_RESEND && !said)
+            said = o->message ? o->message : fallback;
     }
     atomic_fetch_add(&ex->stats.requests, 1);
     atomic_fetch_add(&ex->stats.sent, n);
     atomic_fetch_add(&ex->stats.accepted, accepted);
     atomic_fetch_add(&ex->stats.raw_bytes, w->body.len);
     atomic_fetch_add(&ex->stats.wire_bytes, res.wire_bytes);
-    if (cd_export_fate_of_response(res.status) == CD_EXPORT_RESEND) {
-        w->whole_failed = true;
-        w->retry_after_ms = res.retry_after_ms;
+    /* A request refused as a whole is told by its status; else by the first item's words. */
+    if (cd_export_fate_of_response(res.status) == CD_EXPORT_RESEND)
         snprintf(w->reason, sizeof(w->reason), "%s", fallback);
-    } else if (res.retry_after_ms > w->retry_after_ms) {
-        w->retry_after_ms = res.retry_after_ms; /* a 206 may ask for a pause too */
+    else if (said)
+        snprintf(w->reason, sizeof(w->reason), "%s", said);
+    if (answer.distrust)
+        snprintf(w->reason, sizeof(w->reason), "HTTP %d from %.200s not taken as accepted: %s",
+                 res.status, res.url, answer.distrust);
+
+    cd_export_pause_t pause = answer.pause;
+    if (pause == CD_EXPORT_BAD_CREDENTIALS && ex->token && !w->refused_token) {
+        /* A token may expire early: the next request fetches it anew, and only a
+         * fresh one refused is the configuration's fault. */
+        cd_export_token_invalidate(ex->token);
+        pause = CD_EXPORT_GO;
+        w->refused_token = true;
+    } else if (pause != CD_EXPORT_BAD_CREDENTIALS) {
+        w->refused_token = false;
     }
+    if (pause > w->pause) {
+        w->pause = pause;
+        snprintf(w->pause_reason, sizeof(w->pause_reason), "%s", w->reason);
+    }
+    /* Nothing taken and something to send again (down, distrusted, every item
+     * refused for now), or a pause: the rest of the group waits. */
+    if (pause != CD_EXPORT_GO || (accepted == 0 && said))
+        w->whole_failed = true;
+    if (res.retry_after_ms > w->retry_after_ms)
+        w->retry_after_ms = res.retry_after_ms; /* a 206 may ask for a pause too */
     return CD_OK;
 }
-
 /*
  * Makes the group's events into requests and sends them.  Events the
  * service would refuse anyway (gone, too old, no envelope) are settled
- * without sending.  After a request not taken as a whole the rest of the
- * group is left for later.
+ * without sending.  After a request not taken as a whole, one that paused
+ * the resource, or a probe's one request, the rest of the group is left
+ * for later.
  */
 static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
 {
@@ -328,8 +438,10 @@ static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
     if (!ensure_room(w, g->count))
         return CD_ERROR;
     w->whole_failed = false;
+    w->pause = CD_EXPORT_GO;
     w->retry_after_ms = -1;
     w->reason[0] = '\0';
+    w->pause_reason[0] = '\0';
     cd_buf_reset(&w->body);
     for (size_t i = 0; i < g->count; i++) {
         const cd_export_item_t *it = &g->items[i];
@@ -366,8 +478,10 @@ static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
                 return st;
             cd_buf_reset(&w->body);
             n = 0;
+            if (w->probe)
+                w->whole_failed = true; /* one request tells whether the pause is over */
             if (w->whole_failed) {
-                set_outcome(o, CD_EXPORT_RESEND, 0, w->reason);
+                set_outcome(o, CD_EXPORT_RESEND, 0, w->reason[0] ? w->reason : "not sent yet");
                 continue;
             }
         }
@@ -379,6 +493,8 @@ static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
                 return st;
             cd_buf_reset(&w->body);
             n = 0;
+            if (w->probe)
+                w->whole_failed = true;
         }
     }
     if (w->body.oom || w->one.oom)
@@ -408,21 +524,200 @@ static void log_progress(cd_exporter_t *ex, int64_t *last_us, uint64_t *last_acc
     *last_accepted = s.accepted;
 }
 
+/* ---- the resource's pause --------------------------------------------------------------- */
+
+/* This process's view of the pause: /readyz, the gauge, and a log line per change. */
+static void saw_pause(cd_exporter_t *ex, cd_export_pause_t kind, const char *reason)
+{
+    cd_export_pause_t was = (cd_export_pause_t)atomic_exchange(&ex->paused, (int)kind);
+    if (kind == was)
+        return;
+    if (kind == CD_EXPORT_GO) {
+        cd_metrics_set_ready(ex->metrics, "export", true, NULL);
+        return;
+    }
+    char why[CD_ERR_MAX + 64];
+    snprintf(why, sizeof(why), "paused (%s): %s", cd_export_pause_name(kind), reason);
+    cd_export_mask_ikey_in(why, ex->conn.ikey);
+    cd_metrics_set_ready(ex->metrics, "export", false, why);
+    warn_masked(ex, "export %s", why);
+}
+
+typedef enum { GATE_GO, GATE_WAIT, GATE_PG_DOWN } gate_t;
+
+/* Whether this worker may send now: not paused, or the one probing the pause's end. */
+static gate_t gate(worker_t *w, cd_status_t *pg, cd_err_t *err)
+{
+    cd_exporter_t *ex = w->ex;
+    cd_outbox_pause_t p;
+    bool won = false;
+
+    w->probe = false;
+    if ((*pg = cd_outbox_pause_get(w->outbox, ex->conn.ikey, &p, err)) != CD_OK)
+        return GATE_PG_DOWN;
+    if (p.kind == CD_EXPORT_GO) {
+        saw_pause(ex, CD_EXPORT_GO, NULL);
+        return GATE_GO;
+    }
+    saw_pause(ex, p.kind, p.reason);
+    if (p.wait_ms > 0) {
+        nap(ex, p.wait_ms < 1000 ? p.wait_ms : 1000);
+        return GATE_WAIT;
+    }
+    /* Over: one sender, of all of them, tries whether it really is. */
+    if (!p.probing && (*pg = cd_outbox_pause_probe(w->outbox, ex->conn.ikey,
+                                                   ex->cfg->export_timeout_ms + 5000, &won,
+                                                   err)) != CD_OK)
+        return GATE_PG_DOWN;
+    if (!won) {
+        nap(ex, 200);
+        return GATE_WAIT;
+    }
+    w->probe = true;
+    return GATE_GO;
+}
+
+/* After the group's requests: pause every sender, or end the pause this probe tested. */
+static cd_status_t settle_pause(worker_t *w, cd_err_t *err)
+{
+    cd_exporter_t *ex = w->ex;
+    int64_t wait_ms;
+    cd_outbox_pause_t was;
+
+    if (w->pause != CD_EXPORT_GO) {
+        /* Throttled: the service's Retry-After, as said, or the floor; a wrong key
+         * or token: the floor, doubled per answer in a row. */
+        int64_t delay = w->pause == CD_EXPORT_THROTTLED && w->retry_after_ms >= 0
+                            ? w->retry_after_ms
+                            : ex->cfg->export_throttle_floor_ms;
+        cd_status_t st = cd_outbox_pause_set(w->outbox, ex->conn.ikey, w->pause, w->pause_reason,
+                                             delay, ex->cfg->export_backoff_max_ms, &wait_ms,
+                                             err);
+        if (st != CD_OK)
+            return st;
+        atomic_fetch_add(&ex->stats.pauses, 1);
+        saw_pause(ex, w->pause, w->pause_reason);
+        cd_log_info("export", "every sender waits %lld ms (%s)", (long long)wait_ms,
+                    cd_export_pause_name(w->pause));
+        return CD_OK;
+    }
+    if (!w->probe)
+        return CD_OK;
+    cd_status_t st = cd_outbox_pause_clear(w->outbox, ex->conn.ikey, &was, err);
+    if (st == CD_OK && was.kind != CD_EXPORT_GO) {
+        cd_log_info("export", "export resumed: the pause (%s) lasted %.1f s",
+                    cd_export_pause_name(was.kind), was.lasted_s);
+        saw_pause(ex, CD_EXPORT_GO, NULL);
+    }
+    return st;
+}
+
+/* ---- the worker ------------------------------------------------------------------------- */
+
+/* A token for the group's requests, fetched before any row is held. */
+static bool get_token(worker_t *w, cd_err_t *err)
+{
+    w->have_bearer = false;
+    if (!w->ex->token)
+        return true;
+    if (cd_export_token_get(w->ex->token, w->bearer, sizeof(w->bearer), err) != CD_OK)
+        return false;
+    w->have_bearer = true;
+    return true;
+}
+
+/* Worker 0 reads the backlog for /metrics now and then, not at every scrape. */
+static void read_backlog(worker_t *w)
+{
+    cd_outbox_backlog_t b;
+    cd_err_t err;
+    if (w->index != 0 || !w->ex->metrics || cd_mono_us() - w->backlog_at_us < BACKLOG_EVERY_US)
+        return;
+    w->backlog_at_us = cd_mono_us();
+    if (cd_outbox_backlog(w->outbox, &b, &err) != CD_OK)
+        return; /* PostgreSQL away: the claim says so */
+    atomic_store(&w->ex->backlog_events, b.events);
+    atomic_store(&w->ex->backlog_age_s, b.oldest_age_s);
+}
+
+/*
+ * Records the group's outcomes.  The service's answer is not thrown away
+ * for want of PostgreSQL: the recording is tried again (the row stays
+ * leased, renewed meanwhile) until it is done or the worker stops.
+ */
+static cd_status_t record(worker_t *w, const cd_outbox_group_t *g, int64_t delay)
+{
+    cd_exporter_t *ex = w->ex;
+    cd_export_backoff_t backoff = {BACKOFF_MIN_MS, ex->cfg->export_backoff_max_ms, 0};
+    bool lost = false, warned = false;
+    cd_err_t err;
+
+    for (;;) {
+        cd_status_t st = cd_outbox_finish(w->outbox, w->outcomes, delay, w->reason, &lost, &err);
+        if (st == CD_OK)
+            break;
+        if (st == CD_ERROR) {
+            fatal(ex, &err);
+            return st;
+        }
+        if (!warned)
+            warn_masked(ex, "%s; recording the answer again (the events are not sent again)",
+                        err.msg);
+        warned = true;
+        if (stopped(ex)) {
+            warn_masked(ex, "stopping with outbox row %lld unrecorded: it goes out again once "
+                            "its lease runs out", (long long)g->id);
+            cd_outbox_abort(w->outbox);
+            return CD_RETRY;
+        }
+        nap(ex, cd_export_backoff_next(&backoff, -1, (uint32_t)rand_r(&w->seed)));
+        keep_lease(w);
+    }
+    if (warned)
+        cd_log_info("export", "outbox row %lld recorded", (long long)g->id);
+    if (lost) {
+        warn_masked(ex, "outbox row %lld was taken over by another sender while this one sent "
+                        "it: its events may reach the service twice", (long long)g->id);
+        return CD_RETRY;
+    }
+    return CD_OK;
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     cd_exporter_t *ex = w->ex;
     int64_t last_progress = cd_mono_us();
     uint64_t last_accepted = 0;
-    bool pg_down = false;
+    bool pg_down = false, token_down = false;
     cd_err_t err;
 
     while (!stopped(ex)) {
         cd_metrics_heartbeat(ex->health);
         if (w->index == 0)
             log_progress(ex, &last_progress, &last_accepted);
-        cd_outbox_group_t *g;
-        cd_status_t st = cd_outbox_claim(w->outbox, &g, &err);
+        read_backlog(w);
+
+        cd_outbox_group_t *g = NULL;
+        cd_status_t st = CD_OK;
+        gate_t gt = gate(w, &st, &err);
+        if (gt == GATE_WAIT)
+            continue;
+        if (gt == GATE_GO && !get_token(w, &err)) {
+            if (!token_down)
+                warn_masked(ex, "export paused: no bearer token: %s", err.msg);
+            token_down = true;
+            cd_metrics_set_ready(ex->metrics, "export", false, err.msg);
+            nap(ex, cd_export_backoff_next(&w->backoff, -1, (uint32_t)rand_r(&w->seed)));
+            continue;
+        }
+        if (token_down) {
+            cd_log_info("export", "a bearer token was had again");
+            cd_metrics_set_ready(ex->metrics, "export", true, NULL);
+        }
+        token_down = false;
+        if (gt == GATE_GO)
+            st = cd_outbox_claim(w->outbox, &g, &err);
         if (st == CD_ERROR) {
             fatal(ex, &err);
             break;
@@ -441,13 +736,18 @@ static void *worker_main(void *arg)
         pg_down = false;
         cd_metrics_set_ready(ex->health, "postgres", true, NULL);
         if (!g) {
-            int64_t backlog = 1;
-            if (atomic_load(&ex->drain) &&
-                cd_outbox_backlog(w->outbox, &backlog, &err) == CD_OK && backlog == 0)
+            cd_outbox_backlog_t b = {.events = 1};
+            if (w->probe) /* nothing to probe with: the pause has run its course */
+                settle_pause(w, &err);
+            if (atomic_load(&ex->drain) && cd_outbox_backlog(w->outbox, &b, &err) == CD_OK &&
+                b.events == 0)
                 break;
             nap(ex, ex->cfg->export_poll_ms);
             continue;
         }
+        if (g->taken_over_from[0])
+            cd_log_warn("export", "outbox row %lld taken over from %s, whose lease ran out",
+                        (long long)g->id, g->taken_over_from);
 
         if (send_group(w, g) != CD_OK) {
             cd_outbox_abort(w->outbox);
@@ -455,6 +755,8 @@ static void *worker_main(void *arg)
             nap(ex, BACKOFF_MIN_MS);
             continue;
         }
+        if (settle_pause(w, &err) != CD_OK)
+            warn_masked(ex, "%s (the pause is not shared with the other senders)", err.msg);
         uint64_t resent = 0, failed = 0;
         for (size_t i = 0; i < g->count; i++) {
             resent += w->outcomes[i].fate == CD_EXPORT_RESEND;
@@ -462,28 +764,24 @@ static void *worker_main(void *arg)
         }
         size_t count = g->count;
         int64_t delay = 0;
-        if (resent)
+        if (w->pause != CD_EXPORT_GO)
+            delay = 0; /* the resource's pause holds every sender back, rows included */
+        else if (resent)
             delay = cd_export_backoff_next(&w->backoff, w->retry_after_ms,
                                            (uint32_t)rand_r(&w->seed));
         else
             cd_export_backoff_reset(&w->backoff);
-        st = cd_outbox_finish(w->outbox, w->outcomes, delay, w->reason, &err);
-        if (st != CD_OK) {
-            /* Sent but not recorded: the row goes out again, the one way to a duplicate. */
-            warn_masked(ex, "%s; the events will be sent again", err.msg);
-            if (st == CD_ERROR) {
-                fatal(ex, &err);
-                break;
-            }
-            nap(ex, BACKOFF_MIN_MS);
+        st = record(w, g, delay);
+        if (st == CD_ERROR)
+            break;
+        if (st != CD_OK)
             continue;
-        }
         atomic_fetch_add(&ex->stats.resent, resent);
         atomic_fetch_add(&ex->stats.failed, failed);
         if (failed)
             cd_log_warn("export", "%llu of %zu events refused for good (export_failures)",
                         (unsigned long long)failed, count);
-        if (w->whole_failed) {
+        if (w->whole_failed && w->pause == CD_EXPORT_GO) {
             warn_masked(ex, "export paused: %s; trying again in %lld ms", w->reason,
                         (long long)delay);
             nap(ex, delay);
@@ -492,9 +790,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomic_t *stop,
+cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, atomic_int *stop,
                               int progress_interval_ms, cd_err_t *err)
 {
+    char sender[128];
+
     if (workers < 1 || workers > MAX_WORKERS)
         return cd_err_set(err, CD_ERROR, "export workers: %d is not between 1 and %d", workers,
                           MAX_WORKERS);
@@ -514,9 +814,12 @@ cd_status_t cd_exporter_start(cd_exporter_t *ex, int workers, volatile sig_atomi
         cd_buf_init(&w->body);
         cd_buf_init(&w->one);
         ex->nworkers = i + 1;
-        w->outbox = cd_outbox_new(&ex->db);
-        w->sender = cd_export_sender_new(ex->conn.track_url, ex->cfg->export_timeout_ms,
-                                         ex->cfg->export_gzip_level);
+        /* Unique among the senders of every host: the lease's holder. */
+        snprintf(sender, sizeof(sender), "%.64s:%ld:%d", ex->host[0] ? ex->host : "localhost",
+                 (long)getpid(), i);
+        w->outbox = cd_outbox_new(&ex->db, sender, ex->cfg->export_lease_ms);
+        w->sender = cd_export_sender_new(ex->cfg->export_timeout_ms, ex->cfg->export_gzip_level,
+                                         keep_lease, w);
         if (!w->outbox || !w->sender)
             return cd_err_set(err, CD_ERROR, "out of memory starting export worker %d", i);
     }

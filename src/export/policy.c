@@ -57,6 +57,41 @@ void cd_export_outcomes_clear(cd_export_outcome_t *outcomes, size_t count)
     }
 }
 
+const char *cd_export_pause_name(cd_export_pause_t p)
+{
+    switch (p) {
+    case CD_EXPORT_THROTTLED:
+        return "throttled";
+    case CD_EXPORT_BAD_CREDENTIALS:
+        return "credentials";
+    case CD_EXPORT_BAD_KEY:
+        return "key";
+    default:
+        return "";
+    }
+}
+
+/* The service's words for a request it cannot take from this sender at all. */
+static bool names_bad_key(const char *msg)
+{
+    return msg && (strcasestr(msg, "Invalid instrumentation key") ||
+                   strcasestr(msg, "Authentication not supported"));
+}
+
+static cd_export_pause_t pause_of(int status, const char *msg)
+{
+    if (status == 400 && names_bad_key(msg))
+        return CD_EXPORT_BAD_KEY;
+    if (status == 401 || status == 403)
+        return CD_EXPORT_BAD_CREDENTIALS;
+    if (status == 429 || status == 439)
+        return CD_EXPORT_THROTTLED;
+    return CD_EXPORT_GO;
+}
+
+/* The worse of two pauses: a configuration error outranks throttling. */
+static cd_export_pause_t worse(cd_export_pause_t a, cd_export_pause_t b) { return a > b ? a : b; }
+
 static bool set_message(cd_export_outcome_t *o, const char *msg)
 {
     free(o->message);
@@ -64,19 +99,45 @@ static bool set_message(cd_export_outcome_t *o, const char *msg)
     return !msg || (o->message = strdup(msg)) != NULL;
 }
 
+/* Why a 200 or 206 body is not the service's word on count items, NULL when it is. */
+static const char *distrust_of(const cJSON *root, size_t count)
+{
+    const cJSON *received = cJSON_GetObjectItemCaseSensitive(root, "itemsReceived");
+    if (!cJSON_IsObject(root))
+        return "the body is not the service's JSON answer";
+    if (!cJSON_IsNumber(received) ||
+        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "itemsAccepted")) ||
+        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "errors")))
+        return "the body lacks itemsReceived, itemsAccepted or errors";
+    if (received->valuedouble != (double)count)
+        return "itemsReceived is not the number of items sent";
+    return NULL;
+}
+
 int cd_export_outcomes_from_response(cd_export_outcome_t *outcomes, size_t count,
                                      int http_status, const char *body, size_t body_len,
-                                     const char *fallback)
+                                     const char *fallback, cd_export_answer_t *answer)
 {
     cd_export_fate_t fate = cd_export_fate_of_response(http_status);
-    int applied = 0;
+    cJSON *root = body && body_len ? cJSON_ParseWithLength(body, body_len) : NULL;
+    bool success = fate == CD_EXPORT_ACCEPTED;
+    bool *named = NULL;
 
+    *answer = (cd_export_answer_t){.pause = pause_of(http_status, NULL)};
+    if (success && (answer->distrust = distrust_of(root, count)) != NULL)
+        fate = CD_EXPORT_RESEND; /* the body does not say what was taken: nothing was */
     for (size_t i = 0; i < count; i++) {
         outcomes[i] = (cd_export_outcome_t){.fate = fate, .status = http_status};
         if (fate != CD_EXPORT_ACCEPTED && !set_message(&outcomes[i], fallback))
             goto oom;
     }
-    cJSON *root = body && body_len ? cJSON_ParseWithLength(body, body_len) : NULL;
+    if (answer->distrust) {
+        cJSON_Delete(root);
+        return 0;
+    }
+    if (success && count && !(named = calloc(count, sizeof(*named))))
+        goto oom;
+
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
     const cJSON *e;
     if (!cJSON_IsArray(errors))
@@ -90,18 +151,46 @@ int cd_export_outcomes_from_response(cd_export_outcome_t *outcomes, size_t count
             index->valuedouble >= (double)count ||
             index->valuedouble != (double)(size_t)index->valuedouble)
             continue;
-        cd_export_outcome_t *o = &outcomes[(size_t)index->valuedouble];
+        size_t i = (size_t)index->valuedouble;
+        cd_export_outcome_t *o = &outcomes[i];
         o->status = code->valueint;
         o->fate = cd_export_fate_of_item(o->status);
-        if (!set_message(o, cJSON_IsString(msg) ? msg->valuestring : fallback)) {
-            cJSON_Delete(root);
+        if (!set_message(o, cJSON_IsString(msg) ? msg->valuestring : fallback))
             goto oom;
-        }
-        applied++;
+        answer->pause = worse(answer->pause, pause_of(o->status, o->message));
+        if (named)
+            named[i] = true;
+        answer->applied++;
     }
+
+    if (success) {
+        /* itemsAccepted counts the items taken without comment: those no entry names. */
+        size_t unnamed = 0;
+        for (size_t i = 0; i < count; i++)
+            unnamed += !named[i];
+        double said = cJSON_GetObjectItemCaseSensitive(root, "itemsAccepted")->valuedouble;
+        if (said < (double)unnamed) {
+            answer->distrust = "itemsAccepted is less than the items no error names";
+            for (size_t i = 0; i < count; i++) {
+                if (named[i])
+                    continue;
+                outcomes[i].fate = CD_EXPORT_RESEND;
+                if (!set_message(&outcomes[i], fallback))
+                    goto oom;
+            }
+        }
+    }
+    /* The key or the credentials are wrong: what the items would have met is unknown. */
+    if (answer->pause == CD_EXPORT_BAD_KEY || answer->pause == CD_EXPORT_BAD_CREDENTIALS)
+        for (size_t i = 0; i < count; i++)
+            if (outcomes[i].fate == CD_EXPORT_FINAL)
+                outcomes[i].fate = CD_EXPORT_RESEND;
+    free(named);
     cJSON_Delete(root);
-    return applied;
+    return 0;
 oom:
+    free(named);
+    cJSON_Delete(root);
     cd_export_outcomes_clear(outcomes, count);
     return -1;
 }

@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "convdiag/log.h"
 
@@ -31,9 +35,11 @@ struct cd_export_token {
     int64_t refresh_at;  /* seconds since the epoch */
     int64_t exp;         /* -1: unknown */
     struct stat st;      /* of the file when read */
+    int timeout_ms;      /* of the command */
+    bool fetching;       /* a worker is reading the file or running the command */
 };
 
-cd_export_token_t *cd_export_token_new(const char *file, const char *command)
+cd_export_token_t *cd_export_token_new(const char *file, const char *command, int timeout_ms)
 {
     cd_export_token_t *t = calloc(1, sizeof(*t));
     if (!t)
@@ -44,6 +50,7 @@ cd_export_token_t *cd_export_token_new(const char *file, const char *command)
         cd_export_token_free(t);
         return NULL;
     }
+    t->timeout_ms = timeout_ms;
     pthread_mutex_init(&t->lock, NULL);
     return t;
 }
@@ -146,59 +153,106 @@ static cd_status_t accept_token(cd_export_token_t *t, char *text, const char *fr
     return CD_OK;
 }
 
-static cd_status_t read_file(cd_export_token_t *t, cd_err_t *err)
+/* Reads the file into text (size READ_MAX + 1), and its identity into *st. */
+static cd_status_t read_file(const char *path, char *text, struct stat *st, cd_err_t *err)
 {
-    char text[READ_MAX + 1];
-    FILE *f = fopen(t->file, "r");
+    FILE *f = fopen(path, "r");
     if (!f)
-        return cd_err_set(err, CD_RETRY, "cannot open bearer token file '%s': %s", t->file,
+        return cd_err_set(err, CD_RETRY, "cannot open bearer token file '%s': %s", path,
                           strerror(errno));
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    size_t n = fread(text, 1, READ_MAX, f);
     bool more = fgetc(f) != EOF;
-    fstat(fileno(f), &t->st);
+    fstat(fileno(f), st);
     fclose(f);
     text[n] = '\0';
-    if (more) {
-        explicit_bzero(text, sizeof(text));
+    if (more)
         return cd_err_set(err, CD_RETRY, "bearer token file '%s' holds more than %d bytes",
-                          t->file, CD_EXPORT_TOKEN_MAX);
-    }
-    char from[64 + 4096];
-    snprintf(from, sizeof(from), "file '%s'", t->file);
-    cd_status_t st = accept_token(t, text, from, err);
-    explicit_bzero(text, sizeof(text));
-    return st;
+                          path, CD_EXPORT_TOKEN_MAX);
+    return CD_OK;
 }
 
-static cd_status_t run_command(cd_export_token_t *t, cd_err_t *err)
+/* Kills the command's process group and reaps it; returns its wait status. */
+static int end_command(pid_t pid, bool kill_it)
 {
-    char text[READ_MAX + 1];
-    FILE *p = popen(t->command, "r");
-    if (!p)
-        return cd_err_set(err, CD_RETRY, "cannot run the bearer token command: %s",
+    int status = 0;
+    if (kill_it)
+        kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
+/*
+ * Runs the command (sh -c) in a process group of its own, reading what it
+ * prints into text (size READ_MAX + 1) for at most timeout_ms; past that, the
+ * group is killed: a hung `az` must not hang export.
+ */
+static cd_status_t run_command(const char *command, int timeout_ms, char *text, cd_err_t *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return cd_err_set(err, CD_RETRY, "cannot run the bearer token command: pipe: %s",
                           strerror(errno));
-    size_t n = fread(text, 1, sizeof(text) - 1, p);
-    char drain[4096];
-    bool more = false;
-    while (fread(drain, 1, sizeof(drain), p) > 0) /* let it finish writing */
-        more = true;
-    explicit_bzero(drain, sizeof(drain));
-    int status = pclose(p);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return cd_err_set(err, CD_RETRY, "cannot run the bearer token command: fork: %s",
+                          strerror(errno));
+    }
+    if (pid == 0) { /* only async-signal-safe calls until exec */
+        setpgid(0, 0);
+        dup2(fds[1], STDOUT_FILENO);
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    setpgid(pid, pid); /* as the child does: whichever runs first */
+
+    int64_t deadline = cd_mono_us() + (int64_t)timeout_ms * 1000;
+    size_t n = 0;
+    bool more = false, timed_out = false;
+    for (;;) {
+        int64_t left_ms = (deadline - cd_mono_us()) / 1000;
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        if (left_ms <= 0) {
+            timed_out = true;
+            break;
+        }
+        int rc = poll(&pfd, 1, (int)(left_ms > 1000 ? 1000 : left_ms));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            continue; /* the deadline decides */
+        char drain[4096];
+        ssize_t got = n < READ_MAX ? read(fds[0], text + n, READ_MAX - n)
+                                   : read(fds[0], drain, sizeof(drain));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break; /* end of output */
+        if (n < READ_MAX)
+            n += (size_t)got;
+        else
+            more = true;
+        explicit_bzero(drain, sizeof(drain));
+    }
+    close(fds[0]);
     text[n] = '\0';
-    cd_status_t st;
-    if (status == -1)
-        st = cd_err_set(err, CD_RETRY, "the bearer token command: %s", strerror(errno));
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        st = cd_err_set(err, CD_RETRY, "the bearer token command failed (%s %d)",
-                        WIFEXITED(status) ? "exit status" : "signal",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    else if (more)
-        st = cd_err_set(err, CD_RETRY, "the bearer token command printed more than %d bytes",
-                        CD_EXPORT_TOKEN_MAX);
-    else
-        st = accept_token(t, text, "the command", err);
-    explicit_bzero(text, sizeof(text));
-    return st;
+    int status = end_command(pid, timed_out);
+    if (timed_out)
+        return cd_err_set(err, CD_RETRY,
+                          "the bearer token command did not finish within %d ms "
+                          "(export.token.timeout.ms): killed",
+                          timeout_ms);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return cd_err_set(err, CD_RETRY, "the bearer token command failed (%s %d)",
+                          WIFEXITED(status) ? "exit status" : "signal",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (more || n >= READ_MAX)
+        return cd_err_set(err, CD_RETRY, "the bearer token command printed more than %d bytes",
+                          CD_EXPORT_TOKEN_MAX);
+    return CD_OK;
 }
 
 static bool file_changed(const cd_export_token_t *t)
@@ -214,12 +268,34 @@ static bool file_changed(const cd_export_token_t *t)
 cd_status_t cd_export_token_get(cd_export_token_t *t, char *buf, size_t size, cd_err_t *err)
 {
     cd_status_t st = CD_OK;
+    char text[READ_MAX + 1];
+    struct stat fst;
 
     pthread_mutex_lock(&t->lock);
     bool due = !t->have || t->stale || cd_now_us() / 1000000 >= t->refresh_at ||
                (t->file[0] && file_changed(t));
-    if (due) {
-        st = t->file[0] ? read_file(t, err) : run_command(t, err);
+    if (due && t->fetching) {
+        /* Another worker fetches: the current token, if it may still be good, or wait. */
+        if (!t->have || t->stale)
+            st = cd_err_set(err, CD_RETRY, "the bearer token is being fetched");
+        due = false;
+    } else if (due) {
+        /* Fetched outside the lock: the other workers go on meanwhile. */
+        t->fetching = true;
+        pthread_mutex_unlock(&t->lock);
+        st = t->file[0] ? read_file(t->file, text, &fst, err)
+                        : run_command(t->command, t->timeout_ms, text, err);
+        pthread_mutex_lock(&t->lock);
+        t->fetching = false;
+        if (st == CD_OK) {
+            char from[64 + 4096] = "the command";
+            if (t->file[0])
+                snprintf(from, sizeof(from), "file '%s'", t->file);
+            st = accept_token(t, text, from, err);
+            if (t->file[0])
+                t->st = fst;
+        }
+        explicit_bzero(text, sizeof(text));
         if (st != CD_OK && t->have && !t->stale) {
             /* The old token may still be good: use it, and say why it was not renewed. */
             cd_log_warn("export", "keeping the current bearer token: %s", err->msg);

@@ -8,25 +8,37 @@
 
 #include "convdiag/buf.h"
 #include "convdiag/timeutil.h"
-#include "pg.h"
+#include "outbox_private.h"
 
 /* Columns of "claim", then of "load_events". */
-enum { R_ID, R_ATTEMPTS, R_EVENT_IDS, R_FIRST, R_LAST };
+enum { R_ID, R_ATTEMPTS, R_EVENT_IDS, R_FIRST, R_LAST, R_BEFORE };
 enum {
     C_EVENT_ID, C_FOUND, C_TIME_US, C_ORG, C_LWI, C_SCENARIO, C_CATEGORY, C_STATUS,
     C_CHANNEL, C_PARTICIPANT, C_USER, C_SESSION, C_OPERATION, C_DURATION, C_FAILURE,
     C_ATTRIBUTES,
 };
 
-static const struct statement {
-    const char *name;
-    const char *sql;
-    int nparams;
-} statements[] = {
+static const struct statement statements[] = {
+    /* $1: the sender; $2: the lease in ms.  A committed lease, not a lock held
+     * across the request; a lease run out is anyone's (R_BEFORE: whose it was). */
     {"claim",
-     "SELECT id, attempts, event_ids, first_event_time, last_event_time FROM export_outbox "
-     "WHERE next_attempt_at <= now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-     0},
+     "WITH c AS (SELECT id, claimed_by FROM export_outbox WHERE next_attempt_at <= now() "
+     "AND (claimed_until IS NULL OR claimed_until < now()) ORDER BY id LIMIT 1 "
+     "FOR UPDATE SKIP LOCKED) "
+     "UPDATE export_outbox o SET claimed_by = $1, "
+     "claimed_until = now() + make_interval(secs => $2::bigint / 1000.0) FROM c "
+     "WHERE o.id = c.id "
+     "RETURNING o.id, o.attempts, o.event_ids, o.first_event_time, o.last_event_time, "
+     "c.claimed_by",
+     2},
+    {"renew",
+     "UPDATE export_outbox SET claimed_until = now() + make_interval(secs => $3::bigint "
+     "/ 1000.0) WHERE id = $1 AND claimed_by = $2",
+     3},
+    {"release",
+     "UPDATE export_outbox SET claimed_by = NULL, claimed_until = NULL "
+     "WHERE id = $1 AND claimed_by = $2",
+     2},
     /* $1: the row's eventIds; $2/$3: its time range, a parameter so that only the
      * partitions of those days are searched.  One index probe per event (LATERAL,
      * whatever the planner guesses of unnest's size).  The duration is the
@@ -52,33 +64,33 @@ static const struct statement {
      "INSERT INTO export_failures (event_id, event_time, status_code, reason) "
      "VALUES ($1, $2, $3, $4)",
      4},
-    {"delete_group", "DELETE FROM export_outbox WHERE id = $1", 1},
+    {"delete_group", "DELETE FROM export_outbox WHERE id = $1 AND claimed_by = $2", 2},
     /* $2: the eventIds left, newline-separated (ids hold no control characters). */
     {"retry_group",
      "UPDATE export_outbox SET event_ids = string_to_array($2, E'\\n'), "
      "attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $3::bigint "
-     "/ 1000.0), last_error = $4 WHERE id = $1",
-     4},
-    {"backlog", "SELECT coalesce(sum(cardinality(event_ids)), 0) FROM export_outbox", 0},
+     "/ 1000.0), last_error = $4, claimed_by = NULL, claimed_until = NULL "
+     "WHERE id = $1 AND claimed_by = $5",
+     5},
+    /* The outbox has a row per stored batch, not per event: summing it is cheap. */
+    {"backlog",
+     "SELECT coalesce(sum(cardinality(event_ids)), 0), "
+     "coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM export_outbox",
+     0},
 };
 
-struct cd_outbox {
-    PGconn *conn;
-    const cd_pg_conf_t *db;
-    bool ready;
-    PGresult *claimed; /* rows of the claimed group, NULL when none */
-    cd_outbox_group_t group;
-    size_t cap;
-    cd_buf_t ids;
-};
-
-cd_outbox_t *cd_outbox_new(const cd_pg_conf_t *db)
+cd_outbox_t *cd_outbox_new(const cd_pg_conf_t *db, const char *sender, int lease_ms)
 {
     cd_outbox_t *ob = calloc(1, sizeof(*ob));
     if (!ob)
         return NULL;
     ob->db = db;
+    ob->lease_ms = lease_ms;
     cd_buf_init(&ob->ids);
+    if (!(ob->sender = strdup(sender))) {
+        free(ob);
+        return NULL;
+    }
     return ob;
 }
 
@@ -92,11 +104,11 @@ void cd_outbox_free(cd_outbox_t *ob)
     free(ob->group.items);
     free(ob->group.missing);
     cd_buf_fini(&ob->ids);
+    free(ob->sender);
     free(ob);
 }
 
-/* Classifies a failed result, fills err, clears the result. */
-static cd_status_t fail(cd_outbox_t *ob, PGresult *res, const char *what, cd_err_t *err)
+cd_status_t cd_outbox_fail(cd_outbox_t *ob, PGresult *res, const char *what, cd_err_t *err)
 {
     char msg[CD_ERR_MAX];
     bool down = PQstatus(ob->conn) != CONNECTION_OK;
@@ -116,11 +128,27 @@ static cd_status_t exec_ok(cd_outbox_t *ob, const char *sql, cd_err_t *err)
         PQclear(res);
         return CD_OK;
     }
-    return fail(ob, res, sql, err);
+    return cd_outbox_fail(ob, res, sql, err);
 }
 
-static cd_status_t ensure_ready(cd_outbox_t *ob, cd_err_t *err)
+static cd_status_t prepare(cd_outbox_t *ob, const struct statement *sts, size_t n, cd_err_t *err)
 {
+    for (size_t i = 0; i < n; i++) {
+        PGresult *res = PQprepare(ob->conn, sts[i].name, sts[i].sql, sts[i].nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            cd_status_t st = cd_outbox_fail(ob, res, sts[i].name, err);
+            if (st == CD_ERROR && strstr(err->msg, "42P01"))
+                cd_err_set(err, CD_ERROR, "%s (has `convdiag migrate` been run?)", err->msg);
+            return st;
+        }
+        PQclear(res);
+    }
+    return CD_OK;
+}
+
+cd_status_t cd_outbox_ready(cd_outbox_t *ob, cd_err_t *err)
+{
+    cd_status_t st;
     if (ob->ready && PQstatus(ob->conn) == CONNECTION_OK)
         return CD_OK;
     ob->ready = false;
@@ -128,17 +156,10 @@ static cd_status_t ensure_ready(cd_outbox_t *ob, cd_err_t *err)
         PQfinish(ob->conn);
     if (cd_pg_connect(ob->db, "convdiag-export", &ob->conn, err) != CD_OK)
         return CD_RETRY;
-    for (size_t i = 0; i < CD_ARRAY_LEN(statements); i++) {
-        PGresult *res = PQprepare(ob->conn, statements[i].name, statements[i].sql,
-                                  statements[i].nparams, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            cd_status_t st = fail(ob, res, statements[i].name, err);
-            if (st == CD_ERROR && strstr(err->msg, "42P01"))
-                cd_err_set(err, CD_ERROR, "%s (has `convdiag migrate` been run?)", err->msg);
-            return st;
-        }
-        PQclear(res);
-    }
+    if ((st = prepare(ob, statements, CD_ARRAY_LEN(statements), err)) != CD_OK ||
+        (st = prepare(ob, cd_outbox_pause_statements, cd_outbox_pause_statement_count, err)) !=
+            CD_OK)
+        return st;
     ob->ready = true;
     return CD_OK;
 }
@@ -157,45 +178,31 @@ static cd_event_status_t status_of(const char *s)
     return CD_EVENT_STARTED;
 }
 
-void cd_outbox_abort(cd_outbox_t *ob)
+static void forget_claim(cd_outbox_t *ob)
 {
     PQclear(ob->claimed);
     ob->claimed = NULL;
-    if (ob->conn && PQstatus(ob->conn) == CONNECTION_OK)
-        PQclear(PQexec(ob->conn, "ROLLBACK"));
 }
 
-cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t *err)
+void cd_outbox_abort(cd_outbox_t *ob)
 {
-    cd_status_t st;
+    if (!ob->claimed)
+        return;
+    if (ob->conn && PQstatus(ob->conn) == CONNECTION_OK) {
+        if (PQtransactionStatus(ob->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(ob->conn, "ROLLBACK")); /* a finish cut short left one open */
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)ob->group.id);
+        const char *vals[2] = {id, ob->sender};
+        /* At worst the lease runs out by itself. */
+        PQclear(PQexecPrepared(ob->conn, "release", 2, vals, NULL, NULL, 0));
+    }
+    forget_claim(ob);
+}
 
-    *group = NULL;
-    if (ob->claimed)
-        cd_outbox_abort(ob);
-    if ((st = ensure_ready(ob, err)) != CD_OK || (st = exec_ok(ob, "BEGIN", err)) != CD_OK)
-        return st;
-    PGresult *row = PQexecPrepared(ob->conn, "claim", 0, NULL, NULL, NULL, 0);
-    if (PQresultStatus(row) != PGRES_TUPLES_OK) {
-        st = fail(ob, row, "claiming a row", err);
-        cd_outbox_abort(ob);
-        return st;
-    }
-    if (PQntuples(row) == 0) {
-        PQclear(row);
-        cd_outbox_abort(ob);
-        return CD_OK;
-    }
-    int64_t id = strtoll(PQgetvalue(row, 0, R_ID), NULL, 10);
-    int attempts = atoi(PQgetvalue(row, 0, R_ATTEMPTS));
-    const char *vals[3] = {PQgetvalue(row, 0, R_EVENT_IDS), PQgetvalue(row, 0, R_FIRST),
-                           PQgetvalue(row, 0, R_LAST)};
-    PGresult *res = PQexecPrepared(ob->conn, "load_events", 3, vals, NULL, NULL, 0);
-    PQclear(row);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = fail(ob, res, "reading the events of an outbox row", err);
-        cd_outbox_abort(ob);
-        return st;
-    }
+/* The group's items, from the rows of load_events. */
+static cd_status_t fill_group(cd_outbox_t *ob, PGresult *res, cd_err_t *err)
+{
     size_t n = (size_t)PQntuples(res);
     if (n > ob->cap) {
         cd_export_item_t *items = realloc(ob->group.items, n * sizeof(*items));
@@ -204,17 +211,11 @@ cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t
         bool *missing = realloc(ob->group.missing, n * sizeof(*missing));
         if (missing)
             ob->group.missing = missing;
-        if (!items || !missing) {
-            PQclear(res);
-            cd_outbox_abort(ob);
+        if (!items || !missing)
             return cd_err_set(err, CD_RETRY, "export outbox: out of memory for %zu events", n);
-        }
         ob->cap = n;
     }
-    ob->claimed = res;
     cd_outbox_group_t *g = &ob->group;
-    g->id = id;
-    g->attempts = attempts;
     g->count = n;
     for (int r = 0; r < (int)n; r++) {
         cd_export_item_t *it = &g->items[r];
@@ -238,7 +239,77 @@ cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t
         it->failure_reason = opt(res, r, C_FAILURE);
         it->attributes_json = opt(res, r, C_ATTRIBUTES);
     }
+    return CD_OK;
+}
+
+cd_status_t cd_outbox_claim(cd_outbox_t *ob, cd_outbox_group_t **group, cd_err_t *err)
+{
+    cd_status_t st;
+    char lease[24];
+
+    *group = NULL;
+    cd_outbox_abort(ob);
+    if ((st = cd_outbox_ready(ob, err)) != CD_OK)
+        return st;
+    snprintf(lease, sizeof(lease), "%d", ob->lease_ms);
+    const char *args[2] = {ob->sender, lease};
+    PGresult *row = PQexecPrepared(ob->conn, "claim", 2, args, NULL, NULL, 0);
+    if (PQresultStatus(row) != PGRES_TUPLES_OK)
+        return cd_outbox_fail(ob, row, "claiming a row", err);
+    if (PQntuples(row) == 0) {
+        PQclear(row);
+        return CD_OK;
+    }
+    cd_outbox_group_t *g = &ob->group;
+    g->id = strtoll(PQgetvalue(row, 0, R_ID), NULL, 10);
+    g->attempts = atoi(PQgetvalue(row, 0, R_ATTEMPTS));
+    snprintf(g->taken_over_from, sizeof(g->taken_over_from), "%s",
+             PQgetisnull(row, 0, R_BEFORE) ? "" : PQgetvalue(row, 0, R_BEFORE));
+    g->count = 0;
+    ob->renewed_us = cd_mono_us();
+    /* The row is ours from here: a failure below gives it back (abort). */
+    ob->claimed = row;
+    const char *vals[3] = {PQgetvalue(row, 0, R_EVENT_IDS), PQgetvalue(row, 0, R_FIRST),
+                           PQgetvalue(row, 0, R_LAST)};
+    PGresult *res = PQexecPrepared(ob->conn, "load_events", 3, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        st = cd_outbox_fail(ob, res, "reading the events of an outbox row", err);
+        cd_outbox_abort(ob);
+        return st;
+    }
+    PQclear(row);
+    ob->claimed = res;
+    if ((st = fill_group(ob, res, err)) != CD_OK) {
+        cd_outbox_abort(ob);
+        return st;
+    }
     *group = g;
+    return CD_OK;
+}
+
+int64_t cd_outbox_claimed_id(const cd_outbox_t *ob) { return ob->claimed ? ob->group.id : -1; }
+
+cd_status_t cd_outbox_renew(cd_outbox_t *ob, bool *lost, cd_err_t *err)
+{
+    char id[24], lease[24];
+
+    *lost = false;
+    if (!ob->claimed)
+        return CD_OK;
+    /* A third of the lease gone: renewed long before it runs out. */
+    if (cd_mono_us() - ob->renewed_us < (int64_t)ob->lease_ms * 1000 / 3)
+        return CD_OK;
+    ob->renewed_us = cd_mono_us(); /* tried or done: the next try a third of a lease on */
+    if (!ob->ready || PQstatus(ob->conn) != CONNECTION_OK)
+        return cd_err_set(err, CD_RETRY, "export outbox: no connection to renew the lease on");
+    snprintf(id, sizeof(id), "%lld", (long long)ob->group.id);
+    snprintf(lease, sizeof(lease), "%d", ob->lease_ms);
+    const char *vals[3] = {id, ob->sender, lease};
+    PGresult *res = PQexecPrepared(ob->conn, "renew", 3, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return cd_outbox_fail(ob, res, "renewing the lease of an outbox row", err);
+    *lost = strcmp(PQcmdTuples(res), "1") != 0;
+    PQclear(res);
     return CD_OK;
 }
 
@@ -254,71 +325,84 @@ static cd_status_t record_failure(cd_outbox_t *ob, size_t i, const cd_export_out
                            o->message ? o->message : "refused, no reason given"};
     PGresult *res = PQexecPrepared(ob->conn, "insert_failure", 4, vals, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return fail(ob, res, "INSERT INTO export_failures", err);
+        return cd_outbox_fail(ob, res, "INSERT INTO export_failures", err);
     PQclear(res);
     return CD_OK;
 }
 
 cd_status_t cd_outbox_finish(cd_outbox_t *ob, const cd_export_outcome_t *outcomes,
-                             int64_t retry_delay_ms, const char *reason, cd_err_t *err)
+                             int64_t retry_delay_ms, const char *reason, bool *lost,
+                             cd_err_t *err)
 {
     const cd_outbox_group_t *g = &ob->group;
-    cd_status_t st = CD_OK;
+    cd_status_t st;
     PGresult *res;
     char id[24], delay[24];
 
+    *lost = false;
     if (!ob->claimed)
         return cd_err_set(err, CD_ERROR, "export outbox: no row claimed");
     cd_buf_reset(&ob->ids);
-    for (size_t i = 0; i < g->count && st == CD_OK; i++) {
-        if (outcomes[i].fate == CD_EXPORT_FINAL) {
-            st = record_failure(ob, i, &outcomes[i], err);
-        } else if (outcomes[i].fate == CD_EXPORT_RESEND) {
-            if (ob->ids.len)
-                cd_buf_putc(&ob->ids, '\n');
-            cd_buf_puts(&ob->ids, g->items[i].event_id);
-        }
+    for (size_t i = 0; i < g->count; i++) {
+        if (outcomes[i].fate != CD_EXPORT_RESEND)
+            continue;
+        if (ob->ids.len)
+            cd_buf_putc(&ob->ids, '\n');
+        cd_buf_puts(&ob->ids, g->items[i].event_id);
     }
-    if (st == CD_OK && ob->ids.oom)
-        st = cd_err_set(err, CD_RETRY, "export outbox: out of memory listing events to resend");
-    if (st != CD_OK)
-        goto out;
+    if (ob->ids.oom)
+        return cd_err_set(err, CD_RETRY, "export outbox: out of memory listing events to resend");
+    if ((st = cd_outbox_ready(ob, err)) != CD_OK || (st = exec_ok(ob, "BEGIN", err)) != CD_OK)
+        return st;
+    /* The row first: it says whether it is still ours, and locks it. */
     snprintf(id, sizeof(id), "%lld", (long long)g->id);
     snprintf(delay, sizeof(delay), "%lld", (long long)retry_delay_ms);
     if (ob->ids.len) {
-        const char *vals[4] = {id, ob->ids.data, delay, reason};
-        res = PQexecPrepared(ob->conn, "retry_group", 4, vals, NULL, NULL, 0);
+        const char *vals[5] = {id, ob->ids.data, delay, reason, ob->sender};
+        res = PQexecPrepared(ob->conn, "retry_group", 5, vals, NULL, NULL, 0);
     } else {
-        const char *vals[1] = {id};
-        res = PQexecPrepared(ob->conn, "delete_group", 1, vals, NULL, NULL, 0);
+        const char *vals[2] = {id, ob->sender};
+        res = PQexecPrepared(ob->conn, "delete_group", 2, vals, NULL, NULL, 0);
     }
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        st = fail(ob, res, ob->ids.len ? "UPDATE export_outbox" : "DELETE FROM export_outbox",
-                  err);
+        st = cd_outbox_fail(ob, res, ob->ids.len ? "UPDATE export_outbox"
+                                                 : "DELETE FROM export_outbox", err);
         goto out;
     }
+    *lost = strcmp(PQcmdTuples(res), "1") != 0;
     PQclear(res);
-    st = exec_ok(ob, "COMMIT", err);
+    if (*lost) {
+        /* Another sender took the row over once the lease ran out: it records. */
+        st = exec_ok(ob, "ROLLBACK", err);
+        goto out;
+    }
+    for (size_t i = 0; i < g->count && st == CD_OK; i++)
+        if (outcomes[i].fate == CD_EXPORT_FINAL)
+            st = record_failure(ob, i, &outcomes[i], err);
+    if (st == CD_OK)
+        st = exec_ok(ob, "COMMIT", err);
 out:
-    if (st != CD_OK)
-        cd_outbox_abort(ob);
-    PQclear(ob->claimed);
-    ob->claimed = NULL;
+    if (st == CD_OK) {
+        forget_claim(ob);
+        return CD_OK;
+    }
+    /* Nothing recorded, the row still claimed: the caller tries again or aborts. */
+    if (PQstatus(ob->conn) == CONNECTION_OK && PQtransactionStatus(ob->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(ob->conn, "ROLLBACK"));
     return st;
 }
 
-cd_status_t cd_outbox_backlog(cd_outbox_t *ob, int64_t *events, cd_err_t *err)
+cd_status_t cd_outbox_backlog(cd_outbox_t *ob, cd_outbox_backlog_t *out, cd_err_t *err)
 {
     cd_status_t st;
-    *events = 0;
-    if (ob->claimed)
-        return cd_err_set(err, CD_ERROR, "export outbox: backlog asked with a row claimed");
-    if ((st = ensure_ready(ob, err)) != CD_OK)
+    *out = (cd_outbox_backlog_t){0};
+    if ((st = cd_outbox_ready(ob, err)) != CD_OK)
         return st;
     PGresult *res = PQexecPrepared(ob->conn, "backlog", 0, NULL, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return fail(ob, res, "reading the backlog", err);
-    *events = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        return cd_outbox_fail(ob, res, "reading the backlog", err);
+    out->events = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    out->oldest_age_s = strtod(PQgetvalue(res, 0, 1), NULL);
     PQclear(res);
     return CD_OK;
 }

@@ -214,6 +214,8 @@ typedef struct response {
     cJSON *json; /* the body parsed, when it is JSON */
     char retry_after[80];
     char content_type[80];
+    char location[300];
+    char cache_control[80];
     double seconds;
 } response_t;
 
@@ -242,6 +244,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata)
     response_t *r = userdata;
     header_value(data, size * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
     header_value(data, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
+    header_value(data, size * n, "Location", r->location, sizeof(r->location));
+    header_value(data, size * n, "Cache-Control", r->cache_control, sizeof(r->cache_control));
     return size * n;
 }
 
@@ -1365,6 +1369,118 @@ static void test_log(const emulator_t *e)
 
 /* ---- command-line faults --------------------------------------------------------------- */
 
+/* A batch of n traces of conversation lwi, as one body. */
+static cJSON *traces(const char *lwi, int n)
+{
+    cJSON *batch = cJSON_CreateArray();
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(batch, trace(K1, lwi, "ScenarioStarted", now_us()));
+    return batch;
+}
+
+/*
+ * What the real service answers besides its verdict on items: a redirect to
+ * another endpoint (kept for a max-age, or a loop), credentials refused, an
+ * answer cut short or replaced by a proxy's page, and its throttle by rate.
+ */
+static void test_service_answers(void)
+{
+    emulator_t e;
+    char alt[64];
+    if (!check(emulator_start(&e, 1, "--redirect-listen", "127.0.0.1:0", NULL),
+               "started with --redirect-listen")) {
+        stop_and_check(&e, "--redirect-listen");
+        return;
+    }
+    char *log = read_file(e.log);
+    bool have_alt = port_from_log(log, "redirect", alt, sizeof(alt));
+    free(log);
+    check(have_alt, "the start line names the redirect port");
+
+    control(e.control, "{\"redirect\":307,\"redirect_max_age\":30}");
+    response_t r = track(&e, traces("LWI-REDIR", 2), STREAM);
+    char want[400];
+    snprintf(want, sizeof(want), "%s/v2.1/track", alt);
+    check(r.status == 307 && strcmp(r.location, want) == 0 &&
+              strcmp(r.cache_control, "max-age=30") == 0 && items_accepted(&e) == 0,
+          "redirect 307: Location %s, max-age=30, nothing kept (got %ld '%s' '%s')", want,
+          r.status, r.location, r.cache_control);
+    response_fini(&r);
+    emulator_t moved = e;
+    snprintf(moved.base, sizeof(moved.base), "%s", alt);
+    r = track(&moved, traces("LWI-REDIR", 2), STREAM);
+    check(r.status == 200 && items_accepted(&e) == 2,
+          "the redirect port takes the items, never redirecting (got %ld, %ld kept)", r.status,
+          items_accepted(&e));
+    response_fini(&r);
+    control(e.control, "{\"redirect\":308,\"redirect_to\":\"self\",\"redirect_max_age\":\"none\"}");
+    r = track(&e, traces("LWI-REDIR", 1), STREAM);
+    snprintf(want, sizeof(want), "%s/v2.1/track", e.base);
+    check(r.status == 308 && strcmp(r.location, want) == 0 && !r.cache_control[0],
+          "redirect 308 to itself (a loop), no Cache-Control (got %ld '%s' '%s')", r.status,
+          r.location, r.cache_control);
+    response_fini(&r);
+    control(e.control, "{\"reset\":true}");
+
+    static const struct {
+        const char *fault;
+        long status;
+        const char *message;
+    } auth[] = {
+        {"401", 401, "Unauthorized"},
+        {"403", 403, "Forbidden"},
+        {"unsupported", 400, "Authentication not supported"},
+    };
+    for (size_t i = 0; i < CD_ARRAY_LEN(auth); i++) {
+        char json[64];
+        snprintf(json, sizeof(json), "{\"auth_fault\":\"%s\"}", auth[i].fault);
+        control(e.control, json);
+        r = track(&e, traces("LWI-AUTH", 2), STREAM | GZIP);
+        const char *m = json_str(error_at(&r, 1), "message");
+        check(r.status == auth[i].status && error_count(&r) == 2 &&
+                  json_int(error_at(&r, 1), "statusCode") == auth[i].status && m &&
+                  starts_with(m, auth[i].message) && items_accepted(&e) == 2,
+              "auth_fault %s: %ld, every item '%s...' (got %ld %s)", auth[i].fault,
+              auth[i].status, auth[i].message, r.status, r.body);
+        response_fini(&r);
+    }
+    control(e.control, "{\"auth_fault\":\"off\",\"body_fault\":\"cut\"}");
+    r = track(&e, traces("LWI-BODY", 3), STREAM);
+    check(r.status == 200 && r.body[0] == '{' && !r.json && items_accepted(&e) == 2,
+          "body_fault cut: 200 whose JSON stops short, none kept (got %ld '%s')", r.status,
+          r.body);
+    response_fini(&r);
+    control(e.control, "{\"body_fault\":\"html\"}");
+    r = track(&e, traces("LWI-BODY", 3), STREAM);
+    check(r.status == 200 && starts_with(r.content_type, "text/html") &&
+              starts_with(r.body, "<!DOCTYPE html>") && items_accepted(&e) == 2,
+          "body_fault html: 200 with a page, none kept (got %ld '%s')", r.status,
+          r.content_type);
+    response_fini(&r);
+
+    /* 5 items/s over 2 s: room for 10. */
+    control(e.control, "{\"body_fault\":\"off\",\"throttle_rate\":5,\"throttle_window\":2}");
+    r = track(&e, traces("LWI-THROTTLE", 8), STREAM);
+    check(r.status == 200, "throttle: 8 of 10 allowed pass (got %ld)", r.status);
+    response_fini(&r);
+    r = track(&e, traces("LWI-THROTTLE", 4), STREAM);
+    long ra = atol(r.retry_after);
+    check(r.status == 429 && ra >= 1 && ra <= 2 && error_count(&r) == 4 &&
+              json_int(error_at(&r, 0), "statusCode") == 429 && items_accepted(&e) == 10,
+          "throttle: 4 more, 429 with Retry-After 1-2 s, none kept (got %ld '%s', %ld kept)",
+          r.status, r.retry_after, items_accepted(&e));
+    response_fini(&r);
+    r = track(&e, traces("LWI-THROTTLE", 2), STREAM);
+    check(r.status == 200, "throttle: the 2 that still fit pass (got %ld)", r.status);
+    response_fini(&r);
+    sleep_ms(2100);
+    r = track(&e, traces("LWI-THROTTLE", 9), STREAM);
+    check(r.status == 200, "throttle: room again once the window has moved on (got %ld)",
+          r.status);
+    response_fini(&r);
+    stop_and_check(&e, "the service's answers");
+}
+
 static void test_command_line(void)
 {
     static const struct {
@@ -1542,6 +1658,7 @@ int main(int argc, char **argv)
         test_log(&e);
     }
     stop_and_check(&e, "the first emulator, its port down");
+    test_service_answers();
     test_command_line();
 
     curl_global_cleanup();

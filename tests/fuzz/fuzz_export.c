@@ -29,7 +29,9 @@
  *      when the InstrumentationKey value does, so never quotes it; masking
  *      leaves no key behind
  *   R  every item's status and fate follow the policy table and the errors
- *      entries that name it; the messages are copies, freed by clear
+ *      entries that name it, a 200/206 only on the word of a body whose counts
+ *      agree; the pause follows the codes and the messages; the messages are
+ *      copies, freed by clear
  *   A  a delay is >= 0 and counts from now; delta-seconds give at most an
  *      hour, and the back-off never waits longer than an hour whatever the date
  *   J  -1 or an exp in 1..9999-12-31T23:59:59Z
@@ -410,10 +412,25 @@ static cd_export_fate_t spec_fate_of_item(int status)
 }
 
 typedef struct expected {
-    bool named;       /* an errors entry gave this item its own outcome */
+    bool named;          /* an errors entry gave this item its own outcome */
     int status;
+    cd_export_fate_t fate;
     const char *message; /* borrowed from the parsed body, or the fallback */
 } expected_t;
+
+/* export_policy.h's pauses: what a status (with its message) says of the sender. */
+static cd_export_pause_t spec_pause(int status, const char *msg)
+{
+    if (status == 400 && msg &&
+        (strcasestr(msg, "invalid instrumentation key") ||
+         strcasestr(msg, "authentication not supported")))
+        return CD_EXPORT_BAD_KEY;
+    if (status == 401 || status == 403)
+        return CD_EXPORT_BAD_CREDENTIALS;
+    if (status == 429 || status == 439)
+        return CD_EXPORT_THROTTLED;
+    return CD_EXPORT_GO;
+}
 
 static void fuzz_response(const uint8_t *d, size_t n)
 {
@@ -429,15 +446,23 @@ static void fuzz_response(const uint8_t *d, size_t n)
 
     CHECK(cd_export_fate_of_response(status) == spec_fate_of_response(status));
 
-    /* What the header says the body does to each item: the last entry naming it wins. */
+    /* What the status and the body say of each item: the last entry naming it wins. */
     expected_t want[64];
-    int applied = 0;
-    for (size_t i = 0; i < count; i++)
-        want[i] = (expected_t){false, status, NULL};
+    bool success = status == 200 || status == 206;
     cJSON *root = body_len ? cJSON_ParseWithLength(body, body_len) : NULL;
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
+    const cJSON *received = cJSON_GetObjectItemCaseSensitive(root, "itemsReceived");
+    const cJSON *accepted = cJSON_GetObjectItemCaseSensitive(root, "itemsAccepted");
+    bool trusted = !success || (cJSON_IsObject(root) && cJSON_IsArray(errors) &&
+                                cJSON_IsNumber(received) && cJSON_IsNumber(accepted) &&
+                                received->valuedouble == (double)count);
+    cd_export_fate_t base = success && !trusted ? CD_EXPORT_RESEND : spec_fate_of_response(status);
+    cd_export_pause_t pause = spec_pause(status, NULL);
+    int applied = 0;
+    for (size_t i = 0; i < count; i++)
+        want[i] = (expected_t){false, status, base, base == CD_EXPORT_ACCEPTED ? NULL : fallback};
     const cJSON *e;
-    if (!cJSON_IsArray(errors))
+    if (!trusted || !cJSON_IsArray(errors))
         errors = NULL;
     cJSON_ArrayForEach(e, errors) {
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(e, "index");
@@ -448,32 +473,46 @@ static void fuzz_response(const uint8_t *d, size_t n)
         double x = index->valuedouble;
         if (!(x >= 0 && x < (double)count) || x != (double)(size_t)x)
             continue;
-        want[(size_t)x] = (expected_t){true, code->valueint,
-                                       cJSON_IsString(msg) ? msg->valuestring : fallback};
+        const char *m = cJSON_IsString(msg) ? msg->valuestring : fallback;
+        want[(size_t)x] = (expected_t){true, code->valueint, spec_fate_of_item(code->valueint), m};
+        cd_export_pause_t p = spec_pause(code->valueint, m);
+        pause = p > pause ? p : pause;
         applied++;
     }
+    bool distrusted = !trusted;
+    if (success && trusted) {
+        size_t unnamed = 0;
+        for (size_t i = 0; i < count; i++)
+            unnamed += !want[i].named;
+        if (accepted->valuedouble < (double)unnamed) {
+            distrusted = true;
+            for (size_t i = 0; i < count; i++)
+                if (!want[i].named)
+                    want[i] = (expected_t){false, status, CD_EXPORT_RESEND, fallback};
+        }
+    }
+    if (pause == CD_EXPORT_BAD_KEY || pause == CD_EXPORT_BAD_CREDENTIALS)
+        for (size_t i = 0; i < count; i++)
+            if (want[i].fate == CD_EXPORT_FINAL)
+                want[i].fate = CD_EXPORT_RESEND;
 
     cd_export_outcome_t *out = malloc((count ? count : 1) * sizeof(*out));
+    cd_export_answer_t answer;
     CHECK(out != NULL);
     memset(out, 0xA5, (count ? count : 1) * sizeof(*out)); /* filled, not read */
-    int got = cd_export_outcomes_from_response(out, count, status, body, body_len, fallback);
-    CHECK(got == applied);
+    CHECK(cd_export_outcomes_from_response(out, count, status, body, body_len, fallback,
+                                           &answer) == 0);
+    CHECK(answer.applied == applied);
+    CHECK(answer.pause == pause);
+    CHECK((answer.distrust != NULL) == distrusted);
 
     for (size_t i = 0; i < count; i++) {
         const cd_export_outcome_t *o = &out[i];
         CHECK(o->status == want[i].status);
-        CHECK(o->fate == CD_EXPORT_ACCEPTED || o->fate == CD_EXPORT_RESEND ||
-              o->fate == CD_EXPORT_FINAL);
-        if (want[i].named) {
+        CHECK(o->fate == want[i].fate);
+        if (want[i].named)
             CHECK(cd_export_fate_of_item(o->status) == spec_fate_of_item(o->status));
-            CHECK(o->fate == cd_export_fate_of_item(o->status));
-            CHECK(streq_or_both_null(o->message, want[i].message));
-        } else {
-            CHECK(o->fate == cd_export_fate_of_response(status));
-            /* Accepted items carry no message; the others the fallback's copy. */
-            CHECK(streq_or_both_null(o->message,
-                                     o->fate == CD_EXPORT_ACCEPTED ? NULL : fallback));
-        }
+        CHECK(streq_or_both_null(o->message, want[i].message));
         CHECK(!o->message || (o->message != fallback && o->message != fallback_text));
     }
     cd_export_outcomes_clear(out, count);
@@ -577,6 +616,7 @@ static const char *const standard[][2] = {
     {"powerplatform.analytics.resource.organization.id", ORG},
     {"omnichannel.channel.type", "livechat"},
     {"failureReason", "no queue matched the routing rules"},
+    {"convdiag.eventId", "e-fuzz"},
 };
 
 static int by_string(const void *a, const void *b)

@@ -126,6 +126,39 @@ print(v)' "$1"
 # Events waiting in the export outbox.
 outbox_events() { sql "SELECT coalesce(sum(cardinality(event_ids)), 0) FROM export_outbox"; }
 
+# ---- export tests --------------------------------------------------------
+# Recent enough for the service's 48 h window, and in the past.
+recent=$(date -u -d '-90 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
+fill_seed=100
+
+# fill CONVERSATIONS: stores new conversations and leaves their events in the outbox.
+fill() {
+  fill_seed=$((fill_seed + 1))
+  "$CONVDIAG" simulate --seed "$fill_seed" --start "${FILL_START:-$recent}" --conversations "$1" \
+    --progress 0 >/dev/null 2>&1
+  CONVDIAG_EXPORT_WORKERS=0 "$CONVDIAG" run --until-caught-up >/dev/null
+}
+
+# export_for SECONDS: an exporter that runs that long after its first request
+# reached the emulator (so a slow start does not count), then gets SIGTERM and
+# must exit 0.
+export_for() {
+  local before pid
+  before=$(emu_stat requests)
+  "$CONVDIAG" export --progress 0 2>>"$T_WORK/export.log" >/dev/null &
+  pid=$!
+  for _ in $(seq 300); do
+    (( $(emu_stat requests) > before )) && break
+    sleep 0.05
+  done
+  sleep "$1"
+  kill -TERM "$pid"
+  wait "$pid" || fail "convdiag export exited $? after SIGTERM"
+}
+
+drain() { timeout 60 "$CONVDIAG" export --until-drained --progress 0 2>>"$T_WORK/export.log" >/dev/null ||
+  fail "export --until-drained failed or hung"; }
+
 # ---- Toxiproxy, for the fault tests ------------------------------------
 # deploy/local/toxiproxy.sh runs one Toxiproxy with two proxies: "postgres"
 # in front of PostgreSQL and "kafka" in front of the broker's PROXIED

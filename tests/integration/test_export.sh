@@ -10,38 +10,6 @@ t_init export 2
 emu_start
 export CONVDIAG_EXPORT_POLL_MS=50
 
-# Recent enough for the service's 48 h window, and in the past.
-recent=$(date -u -d '-90 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
-seed=100
-
-# fill CONVERSATIONS: stores new conversations and leaves their events in the outbox.
-fill() {
-  seed=$((seed + 1))
-  "$CONVDIAG" simulate --seed "$seed" --start "${FILL_START:-$recent}" --conversations "$1" \
-    --progress 0 >/dev/null 2>&1
-  CONVDIAG_EXPORT_WORKERS=0 "$CONVDIAG" run --until-caught-up >/dev/null
-}
-
-# export_for SECONDS: an exporter that runs that long after its first request
-# reached the emulator (so a slow start does not count), then gets SIGTERM and
-# must exit 0.
-export_for() {
-  local before pid
-  before=$(emu_stat requests)
-  "$CONVDIAG" export --progress 0 2>>"$T_WORK/export.log" >/dev/null &
-  pid=$!
-  for _ in $(seq 300); do
-    (( $(emu_stat requests) > before )) && break
-    sleep 0.05
-  done
-  sleep "$1"
-  kill -TERM "$pid"
-  wait "$pid" || fail "convdiag export exited $? after SIGTERM"
-}
-
-drain() { timeout 60 "$CONVDIAG" export --until-drained --progress 0 2>>"$T_WORK/export.log" >/dev/null ||
-  fail "export --until-drained failed or hung"; }
-
 # ---- every event, once, as the timeline shows it --------------------------
 "$CONVDIAG" simulate --seed 1 --start "$recent" --conversations 60 --progress 0 >/dev/null 2>&1
 CONVDIAG_EXPORT_WORKERS=2 "$CONVDIAG" run --until-caught-up > "$T_WORK/run.out" 2>>"$T_WORK/export.log"
@@ -92,12 +60,21 @@ for code in 408 429 439 500 502 503 504; do
   assert_eq "$(outbox_events)" "$waiting" "HTTP $code: events kept in the outbox"
   # The row sent waits out Retry-After, with the reason; the worker waits too,
   # so a second row (when the events took two batches) is not tried yet.
-  assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE attempts = 1 AND last_error LIKE 'HTTP $code %' AND next_attempt_at >= created_at + interval '3 s'")" \
-    1 "HTTP $code: the row sent waits out Retry-After with the reason"
+  # Throttling is the resource's: every sender waits, through export_pauses.
+  if [[ $code == 429 || $code == 439 ]]; then
+    assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE attempts = 1 AND last_error LIKE 'HTTP $code %'")" \
+      1 "HTTP $code: the row sent keeps the reason"
+    assert_eq "$(sql "SELECT count(*) FROM export_pauses WHERE kind = 'throttled' AND reason LIKE 'HTTP $code %' AND paused_until BETWEEN since + interval '2.9 s' AND since + interval '4 s'")" \
+      1 "HTTP $code: every sender paused for the Retry-After of 3 s, with the reason"
+  else
+    assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE attempts = 1 AND last_error LIKE 'HTTP $code %' AND next_attempt_at >= created_at + interval '3 s'")" \
+      1 "HTTP $code: the row sent waits out Retry-After with the reason"
+  fi
   assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE attempts > 1")" 0 "HTTP $code: no row tried twice"
   assert_eq "$(sql "SELECT count(*) FROM export_failures")" 0 "HTTP $code: nothing refused for good"
   emu_ctl '{"reset":true}'
   sql "UPDATE export_outbox SET next_attempt_at = now()" >/dev/null
+  sql "DELETE FROM export_pauses" >/dev/null
   drain
   assert_eq "$(emu_stat itemsAccepted)" "$waiting" "HTTP $code: accepted once the service is back"
   assert_eq "$(emu_stat duplicates)" 0 "HTTP $code: duplicates"

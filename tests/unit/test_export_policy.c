@@ -101,6 +101,10 @@ static char *exact(const char *text, size_t *len)
     return p;
 }
 
+/* The last answer outcomes() read, as a whole. */
+static cd_export_answer_t last;
+
+/* Reads a response into o; returns the errors entries applied. */
 static int outcomes(cd_export_outcome_t *o, size_t count, int status, const char *body,
                     const char *fallback)
 {
@@ -108,12 +112,23 @@ static int outcomes(cd_export_outcome_t *o, size_t count, int status, const char
     char *copy = body ? exact(body, &len) : NULL;
     /* Garbage first: every outcome must be set, whatever it held. */
     memset(o, 0x5a, count * sizeof(*o));
-    int n = cd_export_outcomes_from_response(o, count, status, copy, len, fallback);
+    memset(&last, 0x5a, sizeof(last));
+    assert_int_equal(cd_export_outcomes_from_response(o, count, status, copy, len, fallback,
+                                                      &last),
+                     0);
     /* The messages are the outcomes' own, not pointers into the body. */
     if (copy)
         memset(copy, 'x', len);
     free(copy);
-    return n;
+    return last.applied;
+}
+
+static void expect_answer(cd_export_pause_t pause, bool distrusted)
+{
+    if (last.pause != pause || (last.distrust != NULL) != distrusted)
+        fail_msg("answer: pause '%s', distrust %s; expected '%s', %s",
+                 cd_export_pause_name(last.pause), last.distrust ? last.distrust : "none",
+                 cd_export_pause_name(pause), distrusted ? "some" : "none");
 }
 
 static void test_partial_success(void **state)
@@ -131,6 +146,7 @@ static void test_partial_success(void **state)
     expect_outcome(o, 1, ACCEPTED, 206, NULL);
     expect_outcome(o, 2, FINAL, 400,
                    "109: Field 'time' on type 'Envelope' is required but missing or empty");
+    expect_answer(CD_EXPORT_THROTTLED, false); /* an item at 429 slows every sender */
     cd_export_outcomes_clear(o, 3);
     for (size_t i = 0; i < 3; i++)
         assert_null(o[i].message);
@@ -139,13 +155,16 @@ static void test_partial_success(void **state)
      * item; one it leaves out is final too, with the fallback as reason. */
     n = outcomes(o, 3, 400,
                  "{\"itemsReceived\":3,\"itemsAccepted\":0,\"errors\":["
-                 "{\"index\":1,\"statusCode\":400,\"message\":\"Invalid instrumentation key\"},"
+                 "{\"index\":1,\"statusCode\":400,\"message\":\"109: Field 'time' on type "
+                 "'Envelope' is required but missing or empty\"},"
                  "{\"index\":2,\"statusCode\":503,\"message\":\"Service Unavailable\"}]}",
                  "HTTP 400");
     assert_int_equal(n, 2);
     expect_outcome(o, 0, FINAL, 400, "HTTP 400");
-    expect_outcome(o, 1, FINAL, 400, "Invalid instrumentation key");
+    expect_outcome(o, 1, FINAL, 400,
+                   "109: Field 'time' on type 'Envelope' is required but missing or empty");
     expect_outcome(o, 2, RESEND, 503, "Service Unavailable");
+    expect_answer(CD_EXPORT_GO, false);
     cd_export_outcomes_clear(o, 3);
 
     /* 200 with nothing refused: accepted, nothing to say. */
@@ -153,7 +172,123 @@ static void test_partial_success(void **state)
     assert_int_equal(n, 0);
     for (size_t i = 0; i < 3; i++)
         expect_outcome(o, i, ACCEPTED, 200, NULL);
+    expect_answer(CD_EXPORT_GO, false);
     cd_export_outcomes_clear(o, 3);
+}
+
+/* A 200 or 206 the service did not write, or whose counts disagree, accepts nothing. */
+static void test_success_not_taken_at_its_word(void **state)
+{
+    (void)state;
+    cd_export_outcome_t o[3];
+    static const char *const bodies[] = {
+        NULL,                                                        /* no body */
+        "",                                                          /* empty */
+        "{\"itemsReceived\":3,\"itemsAccepted\":3,\"err",             /* cut short */
+        "<html><body><h1>Welcome</h1>Sign in to continue</body></html>", /* a proxy's page */
+        "{\"itemsReceived\":3,\"itemsAccepted\":3}",                    /* no errors */
+        "{\"itemsAccepted\":3,\"errors\":[]}",                          /* no itemsReceived */
+        "{\"itemsReceived\":3,\"errors\":[]}",                          /* no itemsAccepted */
+        "{\"itemsReceived\":\"3\",\"itemsAccepted\":3,\"errors\":[]}",  /* a string */
+        "{\"itemsReceived\":2,\"itemsAccepted\":2,\"errors\":[]}",      /* not what was sent */
+        "{\"itemsReceived\":4,\"itemsAccepted\":4,\"errors\":[]}",
+        "[{\"itemsReceived\":3,\"itemsAccepted\":3,\"errors\":[]}]",    /* not an object */
+    };
+    for (int status = 200; status <= 206; status += 6)
+        for (size_t k = 0; k < CD_ARRAY_LEN(bodies); k++) {
+            int n = outcomes(o, 3, status, bodies[k], "HTTP 2xx");
+            assert_int_equal(n, 0);
+            for (size_t i = 0; i < 3; i++)
+                expect_outcome(o, i, RESEND, status, "HTTP 2xx");
+            expect_answer(CD_EXPORT_GO, true);
+            cd_export_outcomes_clear(o, 3);
+        }
+
+    /* Errors name one item, yet itemsAccepted says one of the other two was not
+     * taken either: which is unknown, so both go again; the named one keeps its own. */
+    int n = outcomes(o, 3, 206,
+                     "{\"itemsReceived\":3,\"itemsAccepted\":1,\"errors\":["
+                     "{\"index\":1,\"statusCode\":500,\"message\":\"Internal\"}]}",
+                     "HTTP 206");
+    assert_int_equal(n, 1);
+    expect_outcome(o, 0, RESEND, 206, "HTTP 206");
+    expect_outcome(o, 1, RESEND, 500, "Internal");
+    expect_outcome(o, 2, RESEND, 206, "HTTP 206");
+    expect_answer(CD_EXPORT_GO, true);
+    cd_export_outcomes_clear(o, 3);
+
+    /* More accepted than expected is no loss: the unnamed items are done. */
+    n = outcomes(o, 3, 206,
+                 "{\"itemsReceived\":3,\"itemsAccepted\":3,\"errors\":["
+                 "{\"index\":0,\"statusCode\":503,\"message\":\"Busy\"}]}",
+                 "HTTP 206");
+    expect_outcome(o, 0, RESEND, 503, "Busy");
+    expect_outcome(o, 1, ACCEPTED, 206, NULL);
+    expect_outcome(o, 2, ACCEPTED, 206, NULL);
+    expect_answer(CD_EXPORT_GO, false);
+    cd_export_outcomes_clear(o, 3);
+}
+
+/* Answers that concern the sender, not the items: every item waits, none is final. */
+static void test_pauses(void **state)
+{
+    (void)state;
+    cd_export_outcome_t o[3];
+
+    /* The service's answer to a wrong key: a 400 naming every item. */
+    outcomes(o, 3, 400,
+             "{\"itemsReceived\":3,\"itemsAccepted\":0,\"errors\":["
+             "{\"index\":0,\"statusCode\":400,\"message\":\"Invalid instrumentation key\"},"
+             "{\"index\":1,\"statusCode\":400,\"message\":\"Invalid instrumentation key\"}]}",
+             "HTTP 400");
+    expect_outcome(o, 0, RESEND, 400, "Invalid instrumentation key");
+    expect_outcome(o, 1, RESEND, 400, "Invalid instrumentation key");
+    expect_outcome(o, 2, RESEND, 400, "HTTP 400");
+    expect_answer(CD_EXPORT_BAD_KEY, false);
+    cd_export_outcomes_clear(o, 3);
+
+    /* A token sent to /v2/track of a resource that requires Entra. */
+    outcomes(o, 1, 400,
+             "{\"itemsReceived\":1,\"itemsAccepted\":0,\"errors\":["
+             "{\"index\":0,\"statusCode\":400,\"message\":\"Authentication not supported\"}]}",
+             "HTTP 400");
+    expect_outcome(o, 0, RESEND, 400, "Authentication not supported");
+    expect_answer(CD_EXPORT_BAD_KEY, false);
+    cd_export_outcomes_clear(o, 1);
+
+    /* The key outranks throttling when both are said. */
+    outcomes(o, 2, 400,
+             "{\"itemsReceived\":2,\"itemsAccepted\":0,\"errors\":["
+             "{\"index\":0,\"statusCode\":429,\"message\":\"Too many\"},"
+             "{\"index\":1,\"statusCode\":400,\"message\":\"invalid INSTRUMENTATION key\"}]}",
+             "HTTP 400");
+    expect_outcome(o, 0, RESEND, 429, "Too many");
+    expect_outcome(o, 1, RESEND, 400, "invalid INSTRUMENTATION key");
+    expect_answer(CD_EXPORT_BAD_KEY, false);
+    cd_export_outcomes_clear(o, 2);
+
+    static const struct {
+        int status;
+        cd_export_pause_t pause;
+    } whole[] = {
+        {429, CD_EXPORT_THROTTLED}, {439, CD_EXPORT_THROTTLED}, {401, CD_EXPORT_BAD_CREDENTIALS},
+        {403, CD_EXPORT_BAD_CREDENTIALS}, {503, CD_EXPORT_GO}, {402, CD_EXPORT_GO},
+    };
+    for (size_t k = 0; k < CD_ARRAY_LEN(whole); k++) {
+        outcomes(o, 2, whole[k].status, NULL, "whole");
+        expect_answer(whole[k].pause, false);
+        cd_export_outcomes_clear(o, 2);
+    }
+
+    /* One item at 439 in a 206 is the daily quota for all. */
+    outcomes(o, 2, 206,
+             "{\"itemsReceived\":2,\"itemsAccepted\":1,\"errors\":["
+             "{\"index\":1,\"statusCode\":439,\"message\":\"Daily quota exceeded\"}]}",
+             "HTTP 206");
+    expect_outcome(o, 0, ACCEPTED, 206, NULL);
+    expect_outcome(o, 1, RESEND, 439, "Daily quota exceeded");
+    expect_answer(CD_EXPORT_THROTTLED, false);
+    cd_export_outcomes_clear(o, 2);
 }
 
 static void test_sampled(void **state)
@@ -221,7 +356,8 @@ static void test_not_the_service(void **state)
     cd_export_outcomes_clear(o, 3);
 
     /* No request at all. */
-    assert_int_equal(cd_export_outcomes_from_response(o, 0, 500, "{}", 2, "x"), 0);
+    assert_int_equal(outcomes(o, 0, 500, "{}", "x"), 0);
+    expect_answer(CD_EXPORT_GO, false);
 }
 
 static void test_bad_entries(void **state)
@@ -251,7 +387,8 @@ static void test_bad_entries(void **state)
 
     /* A later entry for the same item wins, and its message replaces the first's. */
     n = outcomes(o, 1, 206,
-                 "{\"errors\":[{\"index\":0,\"statusCode\":500,\"message\":\"first\"},"
+                 "{\"itemsReceived\":1,\"itemsAccepted\":0,"
+                 "\"errors\":[{\"index\":0,\"statusCode\":500,\"message\":\"first\"},"
                  "{\"index\":0,\"statusCode\":400,\"message\":\"second\"}]}",
                  NULL);
     assert_int_equal(n, 2);
@@ -272,6 +409,7 @@ static void test_unauthorized(void **state)
     assert_int_equal(n, 2);
     expect_outcome(o, 0, RESEND, 401, "Unauthorized");
     expect_outcome(o, 1, RESEND, 401, "Unauthorized");
+    expect_answer(CD_EXPORT_BAD_CREDENTIALS, false);
     cd_export_outcomes_clear(o, 2);
 
     n = outcomes(o, 2, 403,
@@ -494,6 +632,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fates),
         cmocka_unit_test(test_partial_success),
+        cmocka_unit_test(test_success_not_taken_at_its_word),
+        cmocka_unit_test(test_pauses),
         cmocka_unit_test(test_sampled),
         cmocka_unit_test(test_not_the_service),
         cmocka_unit_test(test_bad_entries),

@@ -13,6 +13,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,9 @@
 #include "convdiag/export_token.h"
 
 static char dir[] = "/tmp/test_export_token.XXXXXX";
+
+/* export.token.timeout.ms for the sources made here: far above what a command takes. */
+#define TIMEOUT_MS 10000
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -284,7 +289,7 @@ static void test_file(void **state)
 
     snprintf(line, sizeof(line), "  %s\r\n\n", a);
     write_file(file, line);
-    cd_export_token_t *t = cd_export_token_new(file, NULL);
+    cd_export_token_t *t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     assert_non_null(t);
     expect_token(t, a); /* trimmed */
     expect_token(t, a);
@@ -324,14 +329,14 @@ static void test_file(void **state)
 
     /* Missing from the start. */
     char *missing = path_in_dir("no-such-token");
-    t = cd_export_token_new(missing, "");
+    t = cd_export_token_new(missing, "", TIMEOUT_MS);
     assert_non_null(t);
     expect_retry(t, "No such file or directory");
     cd_export_token_free(t);
 
     /* Empty, or blank. */
     write_file(file, " \n\t\r\n");
-    t = cd_export_token_new(file, NULL);
+    t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     expect_retry(t, "is empty");
     cd_export_token_free(t);
 
@@ -351,7 +356,7 @@ static void test_file_refused(void **state)
     for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++) {
         secret(bad[i]);
         write_file(file, bad[i]);
-        cd_export_token_t *t = cd_export_token_new(file, NULL);
+        cd_export_token_t *t = cd_export_token_new(file, NULL, TIMEOUT_MS);
         expect_retry(t, "not one line of visible ASCII");
         cd_export_token_free(t);
     }
@@ -360,7 +365,7 @@ static void test_file_refused(void **state)
     char *longest = repeat('x', CD_EXPORT_TOKEN_MAX), *text = NULL;
     assert_true(asprintf(&text, "%s\r\n", longest) > 0);
     write_file(file, text);
-    cd_export_token_t *t = cd_export_token_new(file, NULL);
+    cd_export_token_t *t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     expect_token(t, longest);
     cd_export_token_free(t);
     free(text);
@@ -369,14 +374,14 @@ static void test_file_refused(void **state)
     char *too_long = repeat('y', CD_EXPORT_TOKEN_MAX + 1);
     secret(too_long);
     write_file(file, too_long);
-    t = cd_export_token_new(file, NULL);
+    t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     expect_retry(t, "8000 bytes");
     cd_export_token_free(t);
     free(too_long);
     too_long = repeat('z', 3 * CD_EXPORT_TOKEN_MAX);
     secret(too_long);
     write_file(file, too_long);
-    t = cd_export_token_new(file, NULL);
+    t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     expect_retry(t, "8000 bytes");
     cd_export_token_free(t);
     free(too_long);
@@ -384,7 +389,7 @@ static void test_file_refused(void **state)
     /* A bad rewrite does not replace a good token, nor show in the log. */
     const char *good = secret("goodTokenValue123");
     write_file(file, good);
-    t = cd_export_token_new(file, NULL);
+    t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     expect_token(t, good);
     write_file(file, "bad token value with spaces");
     expect_token(t, good);
@@ -392,7 +397,7 @@ static void test_file_refused(void **state)
 
     /* A buffer too small for the token. */
     write_file(file, "abcdef");
-    t = cd_export_token_new(file, NULL);
+    t = cd_export_token_new(file, NULL, TIMEOUT_MS);
     char small[4];
     cd_err_t err;
     assert_int_equal(cd_export_token_get(t, small, sizeof(small), &err), CD_ERROR);
@@ -415,41 +420,41 @@ static int runs(const char *counter)
 static void test_command(void **state)
 {
     (void)state;
-    cd_export_token_t *t = cd_export_token_new(NULL, "printf abc");
+    cd_export_token_t *t = cd_export_token_new(NULL, "printf abc", TIMEOUT_MS);
     assert_non_null(t);
     expect_token(t, "abc");
     cd_export_token_free(t);
 
     /* az prints the token and a line end. */
-    t = cd_export_token_new("", "echo '  eyJ0eXAi.payload.sig  '");
+    t = cd_export_token_new("", "echo '  eyJ0eXAi.payload.sig  '", TIMEOUT_MS);
     expect_token(t, "eyJ0eXAi.payload.sig");
     cd_export_token_free(t);
 
-    t = cd_export_token_new(NULL, "printf leaked-token; exit 3");
+    t = cd_export_token_new(NULL, "printf leaked-token; exit 3", TIMEOUT_MS);
     secret("leaked-token");
     expect_retry(t, "exit status 3");
     cd_export_token_free(t);
 
-    t = cd_export_token_new(NULL, "kill -TERM $$");
+    t = cd_export_token_new(NULL, "kill -TERM $$", TIMEOUT_MS);
     expect_retry(t, "signal 15");
     cd_export_token_free(t);
 
-    t = cd_export_token_new(NULL, "true");
+    t = cd_export_token_new(NULL, "true", TIMEOUT_MS);
     expect_retry(t, "is empty");
     cd_export_token_free(t);
 
-    t = cd_export_token_new(NULL, "printf 'two words'");
+    t = cd_export_token_new(NULL, "printf 'two words'", TIMEOUT_MS);
     expect_retry(t, "not one line of visible ASCII");
     cd_export_token_free(t);
 
     /* Longer than a token, by far: refused, and the command is read to its end. */
-    t = cd_export_token_new(NULL, "head -c 100000 /dev/zero | tr '\\0' q");
+    t = cd_export_token_new(NULL, "head -c 100000 /dev/zero | tr '\\0' q", TIMEOUT_MS);
     expect_retry(t, "printed more than 8000 bytes");
     cd_export_token_free(t);
     char *cmd = NULL;
     assert_true(asprintf(&cmd, "head -c %d /dev/zero | tr '\\0' q; echo", CD_EXPORT_TOKEN_MAX) >
                 0);
-    t = cd_export_token_new(NULL, cmd);
+    t = cd_export_token_new(NULL, cmd, TIMEOUT_MS);
     char *longest = repeat('q', CD_EXPORT_TOKEN_MAX);
     expect_token(t, longest);
     cd_export_token_free(t);
@@ -463,7 +468,7 @@ static void test_command_again(void **state)
     char *counter = path_in_dir("runs"), *cmd = NULL;
     write_file(counter, "");
     assert_true(asprintf(&cmd, "printf x >> '%s'; printf cmdToken42", counter) > 0);
-    cd_export_token_t *t = cd_export_token_new(NULL, cmd);
+    cd_export_token_t *t = cd_export_token_new(NULL, cmd, TIMEOUT_MS);
     secret("cmdToken42");
 
     expect_token(t, "cmdToken42");
@@ -490,7 +495,7 @@ static void test_command_again(void **state)
     write_file(counter, "");
     write_file(token_file, fresh);
     assert_true(asprintf(&cmd, "printf x >> '%s'; cat '%s'", counter, token_file) > 0);
-    t = cd_export_token_new(NULL, cmd);
+    t = cd_export_token_new(NULL, cmd, TIMEOUT_MS);
     expect_token(t, fresh);
     expect_token(t, fresh);
     assert_int_equal(runs(counter), 1);
@@ -498,7 +503,7 @@ static void test_command_again(void **state)
 
     write_file(counter, "");
     write_file(token_file, expiring);
-    t = cd_export_token_new(NULL, cmd);
+    t = cd_export_token_new(NULL, cmd, TIMEOUT_MS);
     expect_token(t, expiring);
     expect_token(t, expiring);
     expect_token(t, expiring);
@@ -509,7 +514,7 @@ static void test_command_again(void **state)
     char *expired = jwt_exp_claim(now - 120);
     secret(expired);
     write_file(token_file, expired);
-    t = cd_export_token_new(token_file, NULL);
+    t = cd_export_token_new(token_file, NULL, TIMEOUT_MS);
     expect_token(t, expired);
     cd_export_token_free(t);
     char *log = slurp(capture_path);
@@ -538,8 +543,12 @@ static void *fetch_many(void *arg)
     for (int i = 0; i < 200; i++) {
         if (i % 50 == 0)
             cd_export_token_invalidate(s->t);
-        if (cd_export_token_get(s->t, buf, sizeof(buf), &err) != CD_OK ||
-            strcmp(buf, "sharedToken") != 0)
+        cd_status_t st;
+        /* While another fetches anew, a worker is told to wait, never blocked. */
+        while ((st = cd_export_token_get(s->t, buf, sizeof(buf), &err)) == CD_RETRY &&
+               strstr(err.msg, "being fetched"))
+            sched_yield();
+        if (st != CD_OK || strcmp(buf, "sharedToken") != 0)
             __atomic_add_fetch(&s->bad, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -550,7 +559,7 @@ static void test_threads(void **state)
     (void)state;
     char *file = path_in_dir("shared");
     write_file(file, "sharedToken\n");
-    shared_t s = {cd_export_token_new(file, NULL), 0};
+    shared_t s = {cd_export_token_new(file, NULL, TIMEOUT_MS), 0};
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&th[i], NULL, fetch_many, &s), 0);
@@ -559,6 +568,90 @@ static void test_threads(void **state)
     assert_int_equal(s.bad, 0);
     cd_export_token_free(s.t);
     free(file);
+}
+
+/* A command that hangs is killed with what it started, and fails in time. */
+static void test_command_timeout(void **state)
+{
+    (void)state;
+    char *pidfile = path_in_dir("hung.pid"), *cmd = NULL;
+    assert_true(asprintf(&cmd, "sleep 60 & echo $! > '%s'; wait", pidfile) > 0);
+    cd_export_token_t *t = cd_export_token_new(NULL, cmd, 300);
+    char buf[CD_EXPORT_TOKEN_MAX + 1];
+    cd_err_t err;
+    int64_t t0 = cd_mono_us();
+    assert_int_equal(cd_export_token_get(t, buf, sizeof(buf), &err), CD_RETRY);
+    double took = (double)(cd_mono_us() - t0) / 1e6;
+    if (took > 2.0)
+        fail_msg("a hung command took %.2f s to give up, the timeout being 0.3 s", took);
+    assert_non_null(strstr(err.msg, "did not finish within 300 ms"));
+    char *pid_text = slurp(pidfile);
+    pid_t child = (pid_t)atol(pid_text);
+    assert_true(child > 0);
+    /* Killed with its group: gone, or a zombie its reaper has not seen yet. */
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        char stat_path[64], st = 'R';
+        snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", (int)child);
+        FILE *f = fopen(stat_path, "r");
+        gone = !f || (fscanf(f, "%*d %*s %c", &st) == 1 && st == 'Z');
+        if (f)
+            fclose(f);
+        if (!gone)
+            usleep(20000);
+    }
+    assert_true(gone);
+    cd_export_token_free(t);
+    unlink(pidfile);
+    free(pid_text);
+    free(pidfile);
+    free(cmd);
+}
+
+typedef struct slow_fetch {
+    cd_export_token_t *t;
+    cd_status_t st;
+} slow_fetch_t;
+
+static void *fetch_once(void *arg)
+{
+    slow_fetch_t *f = arg;
+    char buf[CD_EXPORT_TOKEN_MAX + 1];
+    cd_err_t err;
+    f->st = cd_export_token_get(f->t, buf, sizeof(buf), &err);
+    return NULL;
+}
+
+/* While one worker runs a slow command, another is answered at once. */
+static void test_fetch_outside_the_lock(void **state)
+{
+    (void)state;
+    char *flag = path_in_dir("slow"), *cmd = NULL;
+    unlink(flag);
+    assert_true(asprintf(&cmd, "if [ -e '%s' ]; then sleep 1.5; fi; printf slowToken7", flag) > 0);
+    secret("slowToken7");
+    slow_fetch_t f = {cd_export_token_new(NULL, cmd, TIMEOUT_MS), CD_ERROR};
+    expect_token(f.t, "slowToken7");
+    write_file(flag, "");
+    cd_export_token_invalidate(f.t);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fetch_once, &f), 0);
+    usleep(300000); /* the thread is in the command by now */
+    char buf[CD_EXPORT_TOKEN_MAX + 1];
+    cd_err_t err;
+    int64_t t0 = cd_mono_us();
+    assert_int_equal(cd_export_token_get(f.t, buf, sizeof(buf), &err), CD_RETRY);
+    double took = (double)(cd_mono_us() - t0) / 1e6;
+    if (took > 0.2)
+        fail_msg("a worker waited %.2f s on another's fetch", took);
+    assert_non_null(strstr(err.msg, "being fetched"));
+    pthread_join(th, NULL);
+    assert_int_equal(f.st, CD_OK);
+    expect_token(f.t, "slowToken7");
+    cd_export_token_free(f.t);
+    unlink(flag);
+    free(flag);
+    free(cmd);
 }
 
 /* Last: nothing any test fetched went to the log. */
@@ -605,6 +698,8 @@ int main(void)
         cmocka_unit_test(test_command),
         cmocka_unit_test(test_command_again),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_command_timeout),
+        cmocka_unit_test(test_fetch_outside_the_lock),
         cmocka_unit_test(test_log_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
