@@ -24,7 +24,7 @@ start() {
   if running; then log "already up (pid $(pid)) at $url/"; return 0; fi
   [[ -x "$bin" ]] || { log "$bin is not built (run deploy/local/build.sh)" >&2; exit 1; }
   mkdir -p "$dir" "$CD_STACK_DIR/logs"
-  nohup "$bin" --listen "127.0.0.1:$CD_EMULATOR_PORT" \
+  nohup "$bin" --listen "127.0.0.1:$CD_EMULATOR_PORT" --ikey "$CD_EMULATOR_IKEY" \
     >>"$CD_STACK_DIR/logs/emulator.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 50); do

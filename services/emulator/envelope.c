@@ -45,9 +45,9 @@ static const struct tag {
     TAG("ai.user.userAgent", 2048, -1),
     TAG("ai.user.id", 128, EMU_F_USER_ID),
     TAG("ai.user.authUserId", 1024, -1),
-    TAG("ai.cloud.role", 256, -1),
-    TAG("ai.cloud.roleInstance", 256, -1),
-    TAG("ai.internal.sdkVersion", 64, -1),
+    TAG("ai.cloud.role", 256, EMU_F_CLOUD_ROLE),
+    TAG("ai.cloud.roleInstance", 256, EMU_F_CLOUD_ROLE_INSTANCE),
+    TAG("ai.internal.sdkVersion", 64, EMU_F_SDK_VERSION),
     TAG("ai.internal.agentVersion", 64, -1),
 };
 
@@ -426,6 +426,9 @@ bool emu_envelope_check(const char *text, size_t len, const cJSON *root,
         cd_err_set(err, CD_ERROR, "Invalid instrumentation key");
         return false;
     }
+    /* A sampled item stands for 100 / sampleRate of its kind (the portal's itemCount). */
+    double rate = cJSON_IsNumber(m[ENV_SAMPLE_RATE]) ? m[ENV_SAMPLE_RATE]->valuedouble : 100;
+    env->item_count = rate > 0 && rate < 100 ? (uint32_t)(100 / rate + 0.5) : 1;
     return number_field(m[ENV_VER], "ver", "Envelope", err) &&
            number_field(m[ENV_SAMPLE_RATE], "sampleRate", "Envelope", err) &&
            required_string(m[ENV_NAME], "name", "Envelope", 1024, &name, err) &&

@@ -28,6 +28,7 @@ typedef struct emu_envelope {
     const char *ikey;
     int64_t time_us;
     int severity; /* -1: not given */
+    uint32_t item_count; /* 100 / sampleRate, the portal's itemCount; 1 unsampled */
     const cJSON *properties; /* NULL: not given */
     const char *fields[EMU_F_COUNT]; /* EMU_F_DIMENSIONS is left NULL: printed from properties */
 } emu_envelope_t;

@@ -20,7 +20,7 @@ struct emu_text_block {
     char data[];
 };
 
-cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
+cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity, uint32_t item_count,
                            const char *const fields[EMU_F_COUNT])
 {
     size_t len[EMU_F_COUNT], total = 0;
@@ -42,6 +42,7 @@ cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
     t->size = (uint32_t)total;
     t->time_us = time_us;
     t->severity = severity;
+    t->item_count = item_count;
     return CD_OK;
 }
 
@@ -267,6 +268,9 @@ static void put_row(cd_buf_t *out, const emu_trace_t *t)
         {"operation_ParentId", EMU_F_OPERATION_PARENT_ID},
         {"session_Id", EMU_F_SESSION_ID},
         {"user_Id", EMU_F_USER_ID},
+        {"cloud_RoleName", EMU_F_CLOUD_ROLE},
+        {"cloud_RoleInstance", EMU_F_CLOUD_ROLE_INSTANCE},
+        {"sdkVersion", EMU_F_SDK_VERSION},
     };
     const char *dims = emu_trace_field(t, EMU_F_DIMENSIONS);
 
@@ -285,7 +289,7 @@ static void put_row(cd_buf_t *out, const emu_trace_t *t)
         cd_buf_puts(out, ",\"severityLevel\":null");
     else
         cd_buf_printf(out, ",\"severityLevel\":%d", t->severity);
-    cd_buf_puts(out, ",\"itemType\":\"trace\"}");
+    cd_buf_printf(out, ",\"itemType\":\"trace\",\"itemCount\":%u}", t->item_count);
 }
 
 void emu_store_traces_json(const emu_store_t *s, const char *conversation, cd_buf_t *out)

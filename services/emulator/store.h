@@ -27,6 +27,9 @@ enum {
     EMU_F_OPERATION_PARENT_ID,
     EMU_F_SESSION_ID,
     EMU_F_USER_ID,
+    EMU_F_CLOUD_ROLE,          /* cloud_RoleName */
+    EMU_F_CLOUD_ROLE_INSTANCE, /* cloud_RoleInstance */
+    EMU_F_SDK_VERSION,         /* sdkVersion */
     EMU_F_CONVERSATION, /* the LiveWorkItemID property; "" when absent */
     EMU_F_COUNT
 };
@@ -34,6 +37,7 @@ enum {
 typedef struct emu_trace {
     int64_t time_us;
     int severity; /* -1: not given */
+    uint32_t item_count; /* the items it stands for: 100 / sampleRate */
     uint32_t size; /* of text */
     uint32_t off[EMU_F_COUNT];
     char *text; /* every field, NUL-terminated: its own allocation, or once
@@ -41,7 +45,7 @@ typedef struct emu_trace {
 } emu_trace_t;
 
 /* Copies the fields (NULL reads as ""). */
-cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity,
+cd_status_t emu_trace_init(emu_trace_t *t, int64_t time_us, int severity, uint32_t item_count,
                            const char *const fields[EMU_F_COUNT]);
 /* For a trace not kept: the store frees the texts of its own. */
 void emu_trace_fini(emu_trace_t *t);

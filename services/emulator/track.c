@@ -96,7 +96,7 @@ static cd_status_t make_trace(const emu_envelope_t *env, cd_buf_t *dims, emu_tra
             return CD_ERROR;
         fields[EMU_F_DIMENSIONS] = dims->data;
     }
-    return emu_trace_init(trace, env->time_us, env->severity, fields);
+    return emu_trace_init(trace, env->time_us, env->severity, env->item_count, fields);
 }
 
 /* Judges one item, parsed into root. */

@@ -25,7 +25,8 @@ const struct statement cd_outbox_pause_statements[] = {
      * set is kept. */
     {"pause_set",
      "INSERT INTO export_pauses AS p (resource, kind, reason, paused_until) "
-     "VALUES (md5(lower($1)), $2, $3, now() + make_interval(secs => $4::bigint / 1000.0)) "
+     "VALUES (md5(lower($1)), $2, $3, now() + make_interval(secs => CASE WHEN $2 = 'throttled' "
+     "THEN $4::bigint ELSE least($4::bigint, $5::bigint) END / 1000.0)) "
      "ON CONFLICT (resource) DO UPDATE SET kind = excluded.kind, reason = excluded.reason, "
      "failures = p.failures + 1, probe_by = NULL, probe_until = NULL, "
      "paused_until = greatest(p.paused_until, CASE WHEN excluded.kind = 'throttled' "

@@ -16,7 +16,8 @@ import sys
 from html.parser import HTMLParser
 
 COLUMNS = ["timestamp", "message", "customDimensions", "operation_Name", "operation_Id",
-           "operation_ParentId", "session_Id", "user_Id", "severityLevel", "itemType"]
+           "operation_ParentId", "session_Id", "user_Id", "severityLevel", "itemType",
+           "cloud_RoleName", "cloud_RoleInstance", "sdkVersion", "itemCount"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
         "source", "track", "wbr"}
 
@@ -159,6 +160,12 @@ def expected_rows(envelopes_path, lwi):
                 "user_Id": tags.get("ai.user.id", ""),
                 "severityLevel": str(base.get("severityLevel", "")),
                 "itemType": "trace",
+                "cloud_RoleName": tags.get("ai.cloud.role", ""),
+                "cloud_RoleInstance": tags.get("ai.cloud.roleInstance", ""),
+                "sdkVersion": tags.get("ai.internal.sdkVersion", ""),
+                # A sampled item stands for 100 / sampleRate; the exporter samples nothing.
+                "itemCount": str(round(100 / env["sampleRate"]))
+                             if 0 < env.get("sampleRate", 100) < 100 else "1",
             })
     rows.sort(key=lambda r: r["time"])
     return rows
@@ -259,6 +266,8 @@ def check(dom_path, lwi, envelopes_path, api_traces_path, api_convs_path):
         "user_Id": t["user_Id"],
         "severityLevel": "" if t["severityLevel"] is None else str(t["severityLevel"]),
         "itemType": t["itemType"],
+        "cloud_RoleName": t["cloud_RoleName"], "cloud_RoleInstance": t["cloud_RoleInstance"],
+        "sdkVersion": t["sdkVersion"], "itemCount": str(t["itemCount"]),
     } for t in api]
     c.ok([{k: r[k] for k in COLUMNS} for r in rows] == api_rows,
          "every cell equals /api/traces")

@@ -859,6 +859,7 @@ static void test_store(const emulator_t *e)
     static const char *const columns[] = {
         "timestamp", "message", "customDimensions", "operation_Name", "operation_Id",
         "operation_ParentId", "session_Id", "user_Id", "severityLevel", "itemType",
+        "cloud_RoleName", "cloud_RoleInstance", "sdkVersion", "itemCount",
     };
     int64_t t0 = (t / 1000) * 1000 - SECONDS(60); /* whole milliseconds */
     r = track(e, batch_of(trace(K1, "LWI-T", "ScenarioCompleted", t0 + SECONDS(2)),
@@ -890,11 +891,15 @@ static void test_store(const emulator_t *e)
                    strcmp(json_str(row, "operation_ParentId"), "LWI-T") == 0 &&
                    strcmp(json_str(row, "session_Id"), "session-1") == 0 &&
                    strcmp(json_str(row, "user_Id"), "0") == 0 &&
-                   json_int(row, "severityLevel") == 0;
+                   strcmp(json_str(row, "cloud_RoleName"), "convdiag") == 0 &&
+                   strcmp(json_str(row, "cloud_RoleInstance"), "host-1") == 0 &&
+                   strcmp(json_str(row, "sdkVersion"), "convdiag:0.1.0") == 0 &&
+                   json_int(row, "itemCount") == 1 && json_int(row, "severityLevel") == 0;
     }
     check(r.status == 200 && rows_ok,
-          "/api/traces: 3 rows by time with the 10 Traces columns and their values (got %s)",
+          "/api/traces: 3 rows by time with the 14 Traces columns and their values (got %s)",
           r.body);
+
     response_fini(&r);
     r = get(e->base, "/api/traces?conversation=LWI-UNKNOWN");
     check(r.status == 200 && cJSON_IsArray(r.json) && cJSON_GetArraySize(r.json) == 0,
@@ -922,6 +927,16 @@ static void test_store(const emulator_t *e)
     r = get(e->base, "/api/conversations?q=other");
     check(json_int(r.json, "total") == 1, "/api/conversations?q=other: one match (got %s)", r.body);
     response_fini(&r);
+
+    /* A sampled item stands for 100 / sampleRate of its kind. */
+    cJSON *sampled = trace(K1, "LWI-SAMPLED", "ScenarioStarted", t0);
+    cJSON_AddNumberToObject(sampled, "sampleRate", 25);
+    r = track(e, batch_of(sampled, NULL), STREAM);
+    response_fini(&r);
+    r = get(e->base, "/api/traces?conversation=LWI-SAMPLED");
+    check(json_int(cJSON_GetArrayItem(r.json, 0), "itemCount") == 4,
+          "/api/traces: sampleRate 25 makes itemCount 4 (got %s)", r.body);
+    response_fini(&r);
 }
 
 static void test_page(const emulator_t *e)
@@ -930,6 +945,8 @@ static void test_page(const emulator_t *e)
         "<th>timestamp [UTC]</th>", "<th>message</th>", "<th>customDimensions</th>",
         "<th>operation_Name</th>", "<th>operation_Id</th>", "<th>operation_ParentId</th>",
         "<th>session_Id</th>", "<th>user_Id</th>", "<th>severityLevel</th>", "<th>itemType</th>",
+        "<th>cloud_RoleName</th>", "<th>cloud_RoleInstance</th>", "<th>sdkVersion</th>",
+        "<th>itemCount</th>",
     };
     response_t r = get(e->base, "/");
     bool all = true;

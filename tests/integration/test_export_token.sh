@@ -4,7 +4,8 @@
 # the token rotated on the service's side while the file still holds the old
 # one, so the exporter gets 401s and keeps every event; the file rewritten and
 # picked up, every event accepted exactly once; the same through a token
-# command.  No token may ever appear in what convdiag writes.
+# command, and through one that hangs until it works again.  No token may
+# ever appear in what convdiag writes.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -124,6 +125,48 @@ assert_eq "$(emu_stat itemsAccepted)" "$total" "token command: items accepted = 
 assert_eq "$(outbox)" 0 "token command: export_outbox empty"
 assert_eq "$(emu_stat duplicates)" 0 "token command: duplicates"
 assert_eq "$(failures)" 0 "token command: export_failures empty"
+
+# 5. A token command that hangs: killed after export.token.timeout.ms, export
+# paused with the reason and no outbox row held meanwhile; once the command
+# works again, everything goes, once.
+"$CONVDIAG" simulate --seed 44 --start "$(start)" --conversations 10 --progress 0 >/dev/null
+CONVDIAG_EXPORT_WORKERS=0 "$CONVDIAG" run --until-caught-up > /dev/null 2> "$T_WORK/run4.err" ||
+  fail "run without export: $(cat "$T_WORK/run4.err")"
+total=$(events)
+waiting=$(outbox)
+touch "$T_WORK/hang"
+CONVDIAG_EXPORT_TOKEN_FILE='' CONVDIAG_EXPORT_TOKEN_TIMEOUT_MS=1000 \
+  CONVDIAG_EXPORT_TOKEN_COMMAND="if [ -e '$T_WORK/hang' ]; then sleep 59.125; fi; cat '$T_WORK/token-c'" \
+  "$CONVDIAG" export > "$T_WORK/export5.out" 2> "$T_WORK/export5.err" &
+export_pid=$!
+T_PIDS="$emulator_pid $export_pid"
+for _ in $(seq 100); do
+  grep -q "did not finish within 1000 ms" "$T_WORK/export5.err" && break
+  sleep 0.1
+done
+grep -q "export paused: no bearer token: the bearer token command did not finish within 1000 ms" \
+  "$T_WORK/export5.err" || fail "a hung token command, not reported: $(tail -3 "$T_WORK/export5.err")"
+sleep 1.5 # a second timeout, the first command killed
+# At most the command of the current try is alive: each one before it was killed.
+hung=$(pgrep -fc 'sleep 59.125' || true)
+(( hung <= 1 )) || fail "$hung hung token commands alive: the earlier ones were not killed"
+assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE claimed_by IS NOT NULL")" 0 \
+  "a hung token command: no outbox row held while it runs"
+assert_eq "$(outbox)" "$waiting" "a hung token command: every event kept"
+rm "$T_WORK/hang"
+for _ in $(seq 200); do
+  [[ $(outbox) -eq 0 ]] && break
+  sleep 0.1
+done
+assert_eq "$(emu_stat itemsAccepted)" "$total" "the token command working again: items accepted = events stored"
+assert_eq "$(emu_stat duplicates)" 0 "the token command working again: duplicates"
+assert_eq "$(failures)" 0 "the token command working again: export_failures empty"
+grep -q "a bearer token was had again" "$T_WORK/export5.err" || fail "no word of the token coming back"
+kill -TERM "$export_pid"
+rc=0
+wait "$export_pid" || rc=$?
+T_PIDS="$emulator_pid"
+assert_eq "$rc" 0 "convdiag export exit code after SIGTERM"
 
 # No token in anything convdiag or the emulator wrote.
 for f in "$T_WORK"/*.out "$T_WORK"/*.err "$T_WORK/emulator.log"; do
