@@ -85,6 +85,7 @@ struct worker {
     /* the requests of the group in hand */
     bool whole_failed;             /* not taken as a whole: wait before the next */
     bool probe;                    /* one request only: is the resource's pause over? */
+    bool taken;                    /* the service accepted some item of the group */
     cd_export_pause_t pause;       /* what the answers ask of every sender */
     int64_t retry_after_ms;
     char reason[CD_ERR_MAX];
@@ -382,6 +383,7 @@ static cd_status_t send_request(worker_t *w, size_t n)
         if (o->fate == CD_EXPORT_RESEND && !said)
             said = o->message ? o->message : fallback;
     }
+    w->taken |= accepted > 0;
     atomic_fetch_add(&ex->stats.requests, 1);
     atomic_fetch_add(&ex->stats.sent, n);
     atomic_fetch_add(&ex->stats.accepted, accepted);
@@ -438,6 +440,7 @@ static cd_status_t send_group(worker_t *w, const cd_outbox_group_t *g)
     if (!ensure_room(w, g->count))
         return CD_ERROR;
     w->whole_failed = false;
+    w->taken = false;
     w->pause = CD_EXPORT_GO;
     w->retry_after_ms = -1;
     w->reason[0] = '\0';
@@ -577,12 +580,24 @@ static gate_t gate(worker_t *w, cd_status_t *pg, cd_err_t *err)
     return GATE_GO;
 }
 
+/* Ends the pause this sender probed. */
+static cd_status_t end_pause(worker_t *w, cd_err_t *err)
+{
+    cd_outbox_pause_t was;
+    cd_status_t st = cd_outbox_pause_clear(w->outbox, w->ex->conn.ikey, &was, err);
+    if (st == CD_OK && was.kind != CD_EXPORT_GO) {
+        cd_log_info("export", "export resumed: the pause (%s) lasted %.1f s",
+                    cd_export_pause_name(was.kind), was.lasted_s);
+        saw_pause(w->ex, CD_EXPORT_GO, NULL);
+    }
+    return st;
+}
+
 /* After the group's requests: pause every sender, or end the pause this probe tested. */
 static cd_status_t settle_pause(worker_t *w, cd_err_t *err)
 {
     cd_exporter_t *ex = w->ex;
     int64_t wait_ms;
-    cd_outbox_pause_t was;
 
     if (w->pause != CD_EXPORT_GO) {
         /* Throttled: the service's Retry-After, as said, or the floor; a wrong key
@@ -601,15 +616,9 @@ static cd_status_t settle_pause(worker_t *w, cd_err_t *err)
                     cd_export_pause_name(w->pause));
         return CD_OK;
     }
-    if (!w->probe)
-        return CD_OK;
-    cd_status_t st = cd_outbox_pause_clear(w->outbox, ex->conn.ikey, &was, err);
-    if (st == CD_OK && was.kind != CD_EXPORT_GO) {
-        cd_log_info("export", "export resumed: the pause (%s) lasted %.1f s",
-                    cd_export_pause_name(was.kind), was.lasted_s);
-        saw_pause(ex, CD_EXPORT_GO, NULL);
-    }
-    return st;
+    /* Only an answer that took something ends the pause; an unanswered probe
+     * says nothing, and the next sender probes once this one's turn runs out. */
+    return w->probe && w->taken ? end_pause(w, err) : CD_OK;
 }
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -738,7 +747,7 @@ static void *worker_main(void *arg)
         if (!g) {
             cd_outbox_backlog_t b = {.events = 1};
             if (w->probe) /* nothing to probe with: the pause has run its course */
-                settle_pause(w, &err);
+                end_pause(w, &err);
             if (atomic_load(&ex->drain) && cd_outbox_backlog(w->outbox, &b, &err) == CD_OK &&
                 b.events == 0)
                 break;

@@ -48,6 +48,7 @@ t_cleanup() {
   [[ -n "${T_PIDS:-}" ]] && kill -9 $T_PIDS 2>/dev/null
   # A failed test must not leave its toxics to the next one.
   if ((${T_TOX_USED:-0})); then (tox_reset) 2>/dev/null; fi
+  for p in ${T_TOX_PROXIES:-}; do (tox_api DELETE "/proxies/$p") 2>/dev/null; done
   if [[ -n "${T_DB:-}" ]]; then drop_db "$T_DB"; fi
   exit "$rc"
 }
@@ -207,6 +208,15 @@ tox_remove() { tox_api DELETE "/proxies/$1/toxics/$2"; }
 # so connecting is refused until tox_enable PROXY.
 tox_disable() { tox_api PATCH "/proxies/$1" '{"enabled": false}'; }
 tox_enable() { tox_api PATCH "/proxies/$1" '{"enabled": true}'; }
+
+# tox_proxy NAME UPSTREAM: a proxy of the test's own (removed when it exits)
+# on a free loopback port, to UPSTREAM (HOST:PORT); sets TOX_LISTEN (HOST:PORT).
+tox_proxy() {
+  tox_api POST /proxies "{\"name\": \"$1\", \"listen\": \"127.0.0.1:0\", \"upstream\": \"$2\"}"
+  T_TOX_PROXIES="${T_TOX_PROXIES:-} $1"
+  TOX_LISTEN=$(curl -sf "$TOX_API/proxies/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen"])')
+  [[ $TOX_LISTEN == 127.0.0.1:[1-9]* ]] || fail "toxiproxy gave proxy $1 no port: '$TOX_LISTEN'"
+}
 
 # ---- a `convdiag run` in the background, watched through its probes ----
 

@@ -140,10 +140,8 @@ CONVDIAG_EXPORT_TOKEN_FILE='' CONVDIAG_EXPORT_TOKEN_TIMEOUT_MS=1000 \
   "$CONVDIAG" export > "$T_WORK/export5.out" 2> "$T_WORK/export5.err" &
 export_pid=$!
 T_PIDS="$emulator_pid $export_pid"
-for _ in $(seq 100); do
-  grep -q "did not finish within 1000 ms" "$T_WORK/export5.err" && break
-  sleep 0.1
-done
+wait_for 10 "the hung token command to time out" \
+  grep -q "did not finish within 1000 ms" "$T_WORK/export5.err" >/dev/null
 grep -q "export paused: no bearer token: the bearer token command did not finish within 1000 ms" \
   "$T_WORK/export5.err" || fail "a hung token command, not reported: $(tail -3 "$T_WORK/export5.err")"
 sleep 1.5 # a second timeout, the first command killed
