@@ -1,6 +1,6 @@
 /*
  * metrics.h -- what a running convdiag tells Prometheus and the
- * orchestrator: counters and gauges in the Prometheus text format, and the
+ * orchestrator: counters, gauges and histograms in the Prometheus text format, and the
  * state liveness and readiness probes read.
  *
  * Metrics are registered once, before threads use them, and updated from
@@ -39,6 +39,24 @@ void cd_metric_add(cd_metric_t *c, double n); /* a counter grows by n (>= 0) */
 /* A gauge's value; for a counter, the running total of a count kept
  * elsewhere (which must never go down). */
 void cd_metric_set(cd_metric_t *g, double v);
+
+/*
+ * A histogram family with one label (e.g. "code"), owned by the registry:
+ * bounds are the buckets' upper bounds in base units, ascending, at most
+ * CD_HISTOGRAM_MAX_BOUNDS (copied); a series per label value is made on first
+ * use, at most CD_HISTOGRAM_MAX_SERIES (later values share "other").  NULL
+ * when m is NULL, the name is invalid or taken, or memory runs out.
+ * Observing takes no lock but the first time a value is seen.
+ */
+#define CD_HISTOGRAM_MAX_BOUNDS 16
+#define CD_HISTOGRAM_MAX_SERIES 16
+#define CD_HISTOGRAM_VALUE_MAX 31
+typedef struct cd_histogram cd_histogram_t;
+cd_histogram_t *cd_metrics_add_histogram(cd_metrics_t *m, const char *name, const char *help,
+                                         const char *label, const double *bounds,
+                                         size_t nbounds);
+/* One observation v of the series label_value (cut to CD_HISTOGRAM_VALUE_MAX). */
+void cd_histogram_observe(cd_histogram_t *h, const char *label_value, double v);
 
 /* Called before every rendering to bring metrics kept elsewhere up to date
  * (with cd_metric_set); arg is borrowed.  False when memory runs out. */

@@ -60,6 +60,7 @@ struct cd_exporter {
     cd_metrics_t *metrics; /* NULL unless exposed */
     cd_metric_t *m[NSTATS]; /* the stats in cd_exporter_stats_t's order */
     cd_metric_t *g_paused, *g_backlog, *g_backlog_age;
+    cd_histogram_t *h_request; /* request seconds by status code */
     cd_metrics_t *health;  /* NULL unless the workers are the process's liveness */
 };
 
@@ -192,6 +193,13 @@ void cd_exporter_expose(cd_exporter_t *ex, cd_metrics_t *m, bool health)
     ex->g_backlog_age =
         cd_metrics_add(m, CD_METRIC_GAUGE, "convdiag_export_backlog_oldest_seconds",
                        "Age of the oldest outbox row (read every 5 s); 0 when empty.");
+    /* From a fast answer on a kept-alive connection to export.timeout.ms. */
+    static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    ex->h_request = cd_metrics_add_histogram(
+        m, "convdiag_export_request_seconds",
+        "Track requests from sending to the answer (redirects included), by status code; "
+        "code=\"none\": no answer.",
+        "code", bounds, CD_ARRAY_LEN(bounds));
     if (cd_metrics_add_collector(m, collect, ex))
         ex->metrics = m;
     if (health)
@@ -349,10 +357,15 @@ static cd_status_t send_request(worker_t *w, size_t n)
 
     keep_lease(w);
     route_get(ex, url, sizeof(url));
+    int64_t t0 = cd_mono_us();
     cd_status_t st = cd_export_sender_post(w->sender, url, w->body.data, w->body.len,
                                            w->have_bearer ? w->bearer : NULL, &res, &err);
     if (st == CD_ERROR)
         return st; /* memory or zlib: the row is given back whole */
+    char code[16] = "none";
+    if (st == CD_OK)
+        snprintf(code, sizeof(code), "%d", res.status);
+    cd_histogram_observe(ex->h_request, code, (double)(cd_mono_us() - t0) / 1e6);
     route_learn(ex, url, &res, st == CD_OK);
     if (st == CD_RETRY) {
         atomic_fetch_add(&ex->stats.unanswered, 1);

@@ -410,6 +410,13 @@ static int dispatch(ingest_t *in)
     for (int i = 0; i < in->nslots; i++) {
         slot_t *s = &in->slots[i];
         measure_rate(s, now);
+        /* A revocation may have emptied a paused slot's batch (its messages went
+         * to the next owner): nothing would resume it, and the partitions
+         * assigned to it since would stay paused for good. */
+        if (s->paused && !batch_full(in, s->filling) && cd_writer_idle(s->w)) {
+            pause_slot(in, i, false);
+            s->full_us = 0;
+        }
         if (s->filling->count == 0)
             continue;
         if (cd_writer_idle(s->w)) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "convdiag/json.h"
+#include "histogram.h"
 
 #define MAX_DEPENDENCIES 8
 
@@ -34,6 +35,8 @@ struct cd_metrics {
     size_t count, cap;
     collector_t *collectors;
     size_t ncollectors;
+    cd_histogram_t **histograms;
+    size_t nhistograms;
     dependency_t deps[MAX_DEPENDENCIES];
     size_t ndeps;
     int live_timeout_ms;
@@ -63,6 +66,9 @@ void cd_metrics_free(cd_metrics_t *m)
     }
     free(m->metrics);
     free(m->collectors);
+    for (size_t i = 0; i < m->nhistograms; i++)
+        cd_histogram_free(m->histograms[i]);
+    free(m->histograms);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -89,6 +95,9 @@ cd_metric_t *cd_metrics_add(cd_metrics_t *m, cd_metric_type_t type, const char *
     for (size_t i = 0; i < m->count; i++)
         if (strcmp(m->metrics[i]->name, name) == 0)
             goto out;
+    for (size_t i = 0; i < m->nhistograms; i++)
+        if (strcmp(cd_histogram_name(m->histograms[i]), name) == 0)
+            goto out;
     if (m->count == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 32;
         cd_metric_t **grown = realloc(m->metrics, cap * sizeof(*grown));
@@ -111,6 +120,31 @@ cd_metric_t *cd_metrics_add(cd_metrics_t *m, cd_metric_type_t type, const char *
 out:
     pthread_mutex_unlock(&m->lock);
     return metric;
+}
+
+cd_histogram_t *cd_metrics_add_histogram(cd_metrics_t *m, const char *name, const char *help,
+                                         const char *label, const double *bounds, size_t nbounds)
+{
+    cd_histogram_t *h = NULL;
+
+    if (!m || !valid_name(name) || !valid_name(label))
+        return NULL;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->count; i++)
+        if (strcmp(m->metrics[i]->name, name) == 0)
+            goto out;
+    for (size_t i = 0; i < m->nhistograms; i++)
+        if (strcmp(cd_histogram_name(m->histograms[i]), name) == 0)
+            goto out;
+    cd_histogram_t **grown = realloc(m->histograms, (m->nhistograms + 1) * sizeof(*grown));
+    if (!grown)
+        goto out;
+    m->histograms = grown;
+    if ((h = cd_histogram_new(name, help, label, bounds, nbounds)))
+        m->histograms[m->nhistograms++] = h;
+out:
+    pthread_mutex_unlock(&m->lock);
+    return h;
 }
 
 static uint64_t to_bits(double v)
@@ -202,6 +236,13 @@ void cd_metrics_render(cd_metrics_t *m, cd_buf_t *out)
         cd_buf_printf(out, "\n# TYPE %s %s\n%s %s\n", metric->name,
                       metric->type == CD_METRIC_COUNTER ? "counter" : "gauge", metric->name,
                       cd_json_number_text(v, num, sizeof(num)));
+    }
+    for (size_t i = 0; i < m->nhistograms; i++) {
+        const cd_histogram_t *h = m->histograms[i];
+        cd_buf_printf(out, "# HELP %s ", cd_histogram_name(h));
+        put_help(out, cd_histogram_help(h));
+        cd_buf_printf(out, "\n# TYPE %s histogram\n", cd_histogram_name(h));
+        cd_histogram_render(h, out);
     }
     pthread_mutex_unlock(&m->lock);
 }

@@ -22,9 +22,9 @@ emu_ctl '{"delay_ms":2000}'
   --set database.connect.timeout.ms=1000 >/dev/null 2>"$T_WORK/cut.err" &
 exporter=$!
 T_PIDS="$T_PIDS $exporter"
-leased() { [[ $(sql "SELECT count(*) FROM export_outbox WHERE claimed_by IS NOT NULL") -ge 1 ]]; }
-wait_for 30 "a row leased" leased >/dev/null
-sleep 0.3 # the request is in the emulator's hands
+# The emulator counts a request once it has judged it, before holding the answer back.
+in_hand() { (( $(emu_stat requests) >= 1 )); }
+wait_for 30 "a request in the emulator's hands" in_hand >/dev/null
 tox_disable postgres
 sleep 3 # the answer comes back meanwhile, and cannot be recorded
 tox_enable postgres
@@ -67,6 +67,14 @@ stored_now=$(sql "SELECT count(*) FROM events")
 high=$(gauge)
 (( high > 0 )) || fail "the backlog gauge did not grow while the service was silent: '$high'"
 ok "silent ingestion: requests time out, $((stored_now - stored_then)) events stored meanwhile, backlog gauge at $high"
+requests() { curl -sf "${RUN_URL}metrics" | sed -n "s/^convdiag_export_request_seconds_count{code=\"$1\"} //p"; }
+unanswered=$(requests none) answered=$(requests 200)
+(( ${unanswered:-0} > 0 && ${answered:-0} > 0 )) ||
+  fail "the request histogram lacks the answered or the unanswered: 200 '$answered', none '$unanswered'"
+# Each unanswered request waited out the 2 s timeout: none below 1 s.
+assert_eq "$(curl -sf "${RUN_URL}metrics" | sed -n 's/^convdiag_export_request_seconds_bucket{code="none",le="1"} //p')" 0 \
+  "silent ingestion: unanswered requests under 1 s"
+ok "the request histogram: $answered answered with 200, $unanswered unanswered"
 tox_remove "ingest_$T_ID" silent
 wait "$sim" || fail "simulate failed"
 drained() { (( $(outbox_events) == 0 )) && [[ $(gauge) == 0 ]]; }

@@ -145,8 +145,9 @@ wait_for 10 "the hung token command to time out" \
 grep -q "export paused: no bearer token: the bearer token command did not finish within 1000 ms" \
   "$T_WORK/export5.err" || fail "a hung token command, not reported: $(tail -3 "$T_WORK/export5.err")"
 sleep 1.5 # a second timeout, the first command killed
-# At most the command of the current try is alive: each one before it was killed.
-hung=$(pgrep -fc 'sleep 59.125' || true)
+# At most the command of the current try is alive (its sleep; its sh names it too,
+# hence ^): each one before it was killed.
+hung=$(pgrep -fc '^sleep 59.125' || true)
 (( hung <= 1 )) || fail "$hung hung token commands alive: the earlier ones were not killed"
 assert_eq "$(sql "SELECT count(*) FROM export_outbox WHERE claimed_by IS NOT NULL")" 0 \
   "a hung token command: no outbox row held while it runs"

@@ -68,7 +68,9 @@ for e in events:
             "powerplatform.analytics.subscenario": e["scenario"],
             "powerplatform.analytics.resource.id": e["liveWorkItemId"],
             "powerplatform.analytics.resource.organization.id": e["organizationId"],
-            "omnichannel.channel.type": e["channelType"]}
+            "omnichannel.channel.type": e["channelType"],
+            # Export is at least once: each trace names its event.
+            "convdiag.eventId": e["eventId"]}
     if dur is not None: dims["Duration"] = str(dur)
     if e.get("participantType"): dims["ParticipantType"] = e["participantType"]
     if e.get("failureReason"): dims["failureReason"] = e["failureReason"]

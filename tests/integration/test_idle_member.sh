@@ -9,7 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 t_init idle_member 2
 
 # Enough that no member is through before all three are in the group.
-events=60000
+events=200000
 "$CONVDIAG" simulate --seed 81 --start "$SIM_START" --events "$events" --progress 0 >/dev/null
 pids=()
 for i in 1 2 3; do

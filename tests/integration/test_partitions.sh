@@ -126,7 +126,9 @@ old_sql "\\copy events FROM '$T_WORK/events.rows'"
 old_sql "\\copy conversations FROM '$T_WORK/conversations.rows'"
 old_sql "\\copy scenario_runs FROM '$T_WORK/scenario_runs.rows'"
 digest="SELECT md5(string_agg(e::text, E'\\n' ORDER BY event_id, event_time)) FROM events AS e"
-timeline="SELECT md5(string_agg(t::text, E'\\n')) FROM conversation_timeline('$lwi') AS t"
+# 0014 adds each event's convdiag.eventId to customDimensions; the rest stays as it was.
+timeline="SELECT md5(string_agg((to_jsonb(t) #- '{customDimensions,convdiag.eventId}')::text, E'\\n'))
+            FROM conversation_timeline('$lwi') AS t"
 before=$(old_sql "$digest")
 timeline_before=$(old_sql "$timeline")
 assert_eq "$(old_sql "SELECT relkind FROM pg_class WHERE oid = 'events'::regclass")" r "events before 0005"

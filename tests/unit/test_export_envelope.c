@@ -388,11 +388,11 @@ static void test_too_large_without_attributes(void **state)
     f.item.failure_reason = repeat(&f, "", "\x01", 8192, "");
     f.item.scenario = repeat(&f, "", "\x02", 8192, "");
     expect_refused(&f, CD_ERROR,
-                   "event 'e-0001': the envelope would take 105501 bytes even without "
+                   "event 'e-0001': the envelope would take 105529 bytes even without "
                    "attributes, over the limit of 65536");
     f.item.attributes_json = "{\"a\": \"b\"}";
     expect_refused(&f, CD_ERROR,
-                   "event 'e-0001': the envelope would take 105535 bytes even without "
+                   "event 'e-0001': the envelope would take 105563 bytes even without "
                    "attributes, over the limit of 65536");
     free_fixture(&f);
 }

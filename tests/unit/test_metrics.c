@@ -1,6 +1,7 @@
 /*
  * test_metrics.c -- the metrics registry and its HTTP server: names checked,
  * counters exact under concurrent updates, the Prometheus text format,
+ * histograms with a label (buckets, sum, count, a bounded set of series),
  * collectors called at each rendering and never after removal, liveness
  * lost when the heartbeat stops, readiness following its dependencies, and
  * /metrics, /healthz, /readyz, 404 and 405 over real HTTP.
@@ -13,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -68,6 +70,99 @@ static void test_render(void **state)
                                   "# HELP level A level.\n"
                                   "# TYPE level gauge\n"
                                   "level 0.25\n");
+    cd_buf_fini(&out);
+    cd_metrics_free(m);
+}
+
+typedef struct observer {
+    cd_histogram_t *h;
+    const char *value;
+} observer_t;
+
+static void *observe_many(void *arg)
+{
+    const observer_t *o = arg;
+    for (int i = 0; i < ADDS; i++)
+        cd_histogram_observe(o->h, o->value, 0.5);
+    return NULL;
+}
+
+static void test_histogram(void **state)
+{
+    (void)state;
+    cd_metrics_t *m = cd_metrics_new(1000);
+    static const double bounds[] = {0.125, 1};
+    static const double descending[] = {1, 0.125};
+    cd_buf_t out;
+
+    assert_null(cd_metrics_add_histogram(m, "bad_seconds", "h", "code", descending, 2));
+    assert_null(cd_metrics_add_histogram(m, "bad_seconds", "h", "code", bounds, 0));
+    assert_null(cd_metrics_add_histogram(m, "bad_seconds", "h", "a-b", bounds, 2));
+    cd_histogram_t *h = cd_metrics_add_histogram(m, "t_seconds", "Help.", "code", bounds, 2);
+    assert_non_null(h);
+    assert_null(cd_metrics_add_histogram(m, "t_seconds", "taken", "code", bounds, 2));
+    assert_null(cd_metrics_add(m, CD_METRIC_GAUGE, "t_seconds", "taken by the histogram"));
+    cd_histogram_observe(NULL, "200", 1); /* not registered: nothing */
+    /* Upper bounds are inclusive; values chosen to sum exactly in binary. */
+    cd_histogram_observe(h, "200", 0.0625);
+    cd_histogram_observe(h, "200", 0.125);
+    cd_histogram_observe(h, "200", 0.5);
+    cd_histogram_observe(h, "200", 3);
+    cd_histogram_observe(h, "none", 2);
+    cd_buf_init(&out);
+    cd_metrics_render(m, &out);
+    assert_string_equal(out.data, "# HELP t_seconds Help.\n"
+                                  "# TYPE t_seconds histogram\n"
+                                  "t_seconds_bucket{code=\"200\",le=\"0.125\"} 2\n"
+                                  "t_seconds_bucket{code=\"200\",le=\"1\"} 3\n"
+                                  "t_seconds_bucket{code=\"200\",le=\"+Inf\"} 4\n"
+                                  "t_seconds_sum{code=\"200\"} 3.6875\n"
+                                  "t_seconds_count{code=\"200\"} 4\n"
+                                  "t_seconds_bucket{code=\"none\",le=\"0.125\"} 0\n"
+                                  "t_seconds_bucket{code=\"none\",le=\"1\"} 0\n"
+                                  "t_seconds_bucket{code=\"none\",le=\"+Inf\"} 1\n"
+                                  "t_seconds_sum{code=\"none\"} 2\n"
+                                  "t_seconds_count{code=\"none\"} 1\n");
+    cd_buf_fini(&out);
+
+    /* Concurrent observers of new and old values: every observation counted. */
+    observer_t o[THREADS] = {{h, "200"}, {h, "503"}, {h, "503"}, {h, "429"}};
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, observe_many, &o[i]), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    cd_buf_init(&out);
+    cd_metrics_render(m, &out);
+    assert_non_null(strstr(out.data, "t_seconds_count{code=\"200\"} 100004\n"));
+    assert_non_null(strstr(out.data, "t_seconds_count{code=\"503\"} 200000\n"));
+    assert_non_null(strstr(out.data, "t_seconds_count{code=\"429\"} 100000\n"));
+    cd_buf_fini(&out);
+
+    /* Past CD_HISTOGRAM_MAX_SERIES values, the later ones share "other". */
+    char value[16];
+    for (int i = 0; i < CD_HISTOGRAM_MAX_SERIES + 4; i++) {
+        snprintf(value, sizeof(value), "v%d", i);
+        cd_histogram_observe(h, value, 0.5);
+    }
+    cd_buf_init(&out);
+    cd_metrics_render(m, &out);
+    int series = 0;
+    for (const char *p = out.data; (p = strstr(p, "t_seconds_count{")); p++)
+        series++;
+    assert_int_equal(series, CD_HISTOGRAM_MAX_SERIES);
+    /* 4 series before, so v0..v10 fill 11 more and the 16th is "other". */
+    assert_non_null(strstr(out.data, "t_seconds_count{code=\"v10\"} 1\n"));
+    assert_null(strstr(out.data, "code=\"v11\""));
+    assert_non_null(strstr(out.data, "t_seconds_count{code=\"other\"} 9\n"));
+    cd_buf_fini(&out);
+    /* A value longer than kept is one series, cut: it adds nothing new past the limit. */
+    cd_histogram_t *g = cd_metrics_add_histogram(m, "u_seconds", "Help.", "code", bounds, 2);
+    for (int i = 0; i < 3; i++)
+        cd_histogram_observe(g, "a-status-text-far-longer-than-thirty-one-bytes", 0.5);
+    cd_buf_init(&out);
+    cd_metrics_render(m, &out);
+    assert_non_null(strstr(out.data, "u_seconds_count{code=\"a-status-text-far-longer-than-t\"} 3\n"));
     cd_buf_fini(&out);
     cd_metrics_free(m);
 }
@@ -202,6 +297,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),       cmocka_unit_test(test_render),
+        cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_collectors),  cmocka_unit_test(test_health),
         cmocka_unit_test(test_server),
     };
