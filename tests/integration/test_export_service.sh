@@ -2,8 +2,9 @@
 # The exporter against what the real ingestion service answers besides its
 # verdict on items: a redirect (followed, kept for its max-age, a loop
 # stopped), a 200 whose answer is cut short or is a proxy's page, a wrong
-# instrumentation key, throttling shared by every sender of two exporters,
-# and an exporter killed mid-request whose leased row another takes over.
+# instrumentation key, throttling shared by every sender of two exporters
+# (for a whole request, or for items inside a 206), and an exporter killed
+# mid-request whose leased row another takes over.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -134,6 +135,27 @@ wait "$ex1" && wait "$ex2" || fail "a throttled exporter did not exit 0"
 (( $(emu_stat responses.429) > 0 )) || fail "the throttle by rate never answered 429"
 settled "$waiting" "throttled by rate"
 ok "throttled by rate: $(emu_stat responses.429) answers of 429 in all"
+
+# ---- items at 429 inside a 206 slow every sender too -----------------------
+emu_reset
+fill 20
+waiting=$(outbox_events)
+groups=$(sql "SELECT count(*) FROM export_outbox")
+(( groups >= 6 )) || fail "expected several outbox rows, got $groups"
+emu_ctl '{"item_fault_code":429,"item_fault_share":0.5}'
+CONVDIAG_EXPORT_WORKERS=2 CONVDIAG_EXPORT_THROTTLE_FLOOR_MS=1000 export_for 3
+n=$(emu_stat requests)
+# 2 senders: one request each before the first 206 came back, then a probe a
+# second; a sender that took a 206 for a success would go on to every row.
+(( n <= 2 + 3 + 1 )) || fail "items at 429 in a 206: $n requests in 3 s over $groups rows"
+assert_eq "$(sql "SELECT count(*) FROM export_pauses WHERE kind = 'throttled'")" 1 \
+  "items at 429 in a 206: the resource paused"
+ok "items at 429 in a 206: $n requests in 3 s, not one per row ($groups)"
+emu_ctl '{"reset":true}'
+sql "DELETE FROM export_pauses" >/dev/null
+sql "UPDATE export_outbox SET next_attempt_at = now()" >/dev/null
+drain
+settled "$waiting" "items at 429 in a 206, then the service's answer"
 
 # ---- kill -9 mid-request: the lease runs out, another exporter takes over ----
 emu_reset
