@@ -94,7 +94,7 @@ wait_for 30 "the exporter to pause on the wrong key" paused >/dev/null
 RUN_URL=$(grep -o 'metrics and probes on http://[^/]*/' "$RUN_ERR" | head -n 1 | sed 's/.* on //')
 wait_for 10 "readiness to name the key" not_ready_for export >/dev/null
 grep -q 'Invalid instrumentation key' "$T_WORK/probe" || fail "/readyz does not say why: $(cat "$T_WORK/probe")"
-curl -sf "${RUN_URL}metrics" | grep -qx 'convdiag_export_paused 1' || fail "/metrics: convdiag_export_paused is not 1"
+curl -sf "${RUN_URL}metrics" | grep -x 'convdiag_export_paused 1' >/dev/null || fail "/metrics: convdiag_export_paused is not 1"
 sleep 3
 requests=$(emu_stat requests)
 (( requests <= 2 )) || fail "a wrong key: $requests requests in 3 s, expected one per sender at most"
