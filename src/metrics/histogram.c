@@ -96,20 +96,6 @@ static series_t *series_of(cd_histogram_t *h, const char *label_value)
     return s;
 }
 
-static uint64_t to_bits(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof(b));
-    return b;
-}
-
-static double from_bits(uint64_t b)
-{
-    double v;
-    memcpy(&v, &b, sizeof(v));
-    return v;
-}
-
 void cd_histogram_observe(cd_histogram_t *h, const char *label_value, double v)
 {
     if (!h)
@@ -121,10 +107,7 @@ void cd_histogram_observe(cd_histogram_t *h, const char *label_value, double v)
     while (b < h->nbounds && v > h->bounds[b])
         b++;
     atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
-    uint64_t old = atomic_load_explicit(&s->sum_bits, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&s->sum_bits, &old, to_bits(from_bits(old) + v),
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
+    cd_metric_atomic_add(&s->sum_bits, v);
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
 }
 
@@ -162,7 +145,7 @@ void cd_histogram_render(const cd_histogram_t *h, cd_buf_t *out)
         }
         cd_buf_printf(out, "%s_sum{", h->name);
         put_label(out, h->label, s->value);
-        cd_buf_printf(out, "} %s\n%s_count{", cd_json_number_text(from_bits(atomic_load_explicit(
+        cd_buf_printf(out, "} %s\n%s_count{", cd_json_number_text(cd_metric_double(atomic_load_explicit(
                                                                    &s->sum_bits,
                                                                    memory_order_relaxed)),
                                                                num, sizeof(num)),

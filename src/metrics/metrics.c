@@ -84,6 +84,18 @@ static bool valid_name(const char *name)
     return true;
 }
 
+/* With m's lock held: whether a metric or a histogram already has the name. */
+static bool name_taken(const cd_metrics_t *m, const char *name)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (strcmp(m->metrics[i]->name, name) == 0)
+            return true;
+    for (size_t i = 0; i < m->nhistograms; i++)
+        if (strcmp(cd_histogram_name(m->histograms[i]), name) == 0)
+            return true;
+    return false;
+}
+
 cd_metric_t *cd_metrics_add(cd_metrics_t *m, cd_metric_type_t type, const char *name,
                             const char *help)
 {
@@ -92,12 +104,8 @@ cd_metric_t *cd_metrics_add(cd_metrics_t *m, cd_metric_type_t type, const char *
     if (!m || !valid_name(name))
         return NULL;
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->count; i++)
-        if (strcmp(m->metrics[i]->name, name) == 0)
-            goto out;
-    for (size_t i = 0; i < m->nhistograms; i++)
-        if (strcmp(cd_histogram_name(m->histograms[i]), name) == 0)
-            goto out;
+    if (name_taken(m, name))
+        goto out;
     if (m->count == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 32;
         cd_metric_t **grown = realloc(m->metrics, cap * sizeof(*grown));
@@ -130,12 +138,8 @@ cd_histogram_t *cd_metrics_add_histogram(cd_metrics_t *m, const char *name, cons
     if (!m || !valid_name(name) || !valid_name(label))
         return NULL;
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->count; i++)
-        if (strcmp(m->metrics[i]->name, name) == 0)
-            goto out;
-    for (size_t i = 0; i < m->nhistograms; i++)
-        if (strcmp(cd_histogram_name(m->histograms[i]), name) == 0)
-            goto out;
+    if (name_taken(m, name))
+        goto out;
     cd_histogram_t **grown = realloc(m->histograms, (m->nhistograms + 1) * sizeof(*grown));
     if (!grown)
         goto out;
@@ -147,34 +151,17 @@ out:
     return h;
 }
 
-static uint64_t to_bits(double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof(bits));
-    return bits;
-}
-
-static double from_bits(uint64_t bits)
-{
-    double v;
-    memcpy(&v, &bits, sizeof(v));
-    return v;
-}
-
 void cd_metric_add(cd_metric_t *c, double n)
 {
     if (!c)
         return;
-    uint64_t old = atomic_load_explicit(&c->value, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&c->value, &old, to_bits(from_bits(old) + n),
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
+    cd_metric_atomic_add(&c->value, n);
 }
 
 void cd_metric_set(cd_metric_t *g, double v)
 {
     if (g)
-        atomic_store_explicit(&g->value, to_bits(v), memory_order_relaxed);
+        atomic_store_explicit(&g->value, cd_metric_bits(v), memory_order_relaxed);
 }
 
 bool cd_metrics_add_collector(cd_metrics_t *m, cd_metrics_collect_fn fn, void *arg)
@@ -230,7 +217,7 @@ void cd_metrics_render(cd_metrics_t *m, cd_buf_t *out)
         m->collectors[i].fn(m->collectors[i].arg);
     for (size_t i = 0; i < m->count; i++) {
         const cd_metric_t *metric = m->metrics[i];
-        double v = from_bits(atomic_load_explicit(&metric->value, memory_order_relaxed));
+        double v = cd_metric_double(atomic_load_explicit(&metric->value, memory_order_relaxed));
         cd_buf_printf(out, "# HELP %s ", metric->name);
         put_help(out, metric->help);
         cd_buf_printf(out, "\n# TYPE %s %s\n%s %s\n", metric->name,
